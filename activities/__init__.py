@@ -1,0 +1,1 @@
+"""Thin Temporal activities: validate input, call an integration, classify errors."""

@@ -1,0 +1,84 @@
+"""The HTTP edge: health now; Twilio webhooks, the media WebSocket and the admin API join it.
+
+State (database, Temporal client) is created in the lifespan and kept on ``app.state``.
+Temporal may be down when the API starts: the API still serves, ``/healthz`` says what is
+missing, and the client is connected on first use.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+from temporalio.client import Client
+
+from core.db import Database
+from core.settings import Settings, get_settings
+from core.temporal import TemporalUnavailable, connect
+
+
+class Services:
+    """Long-lived dependencies of the API process."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.db = Database(settings.resolved_database_url)
+        self._temporal: Client | None = None
+        self._temporal_lock = asyncio.Lock()
+
+    async def temporal(self) -> Client:
+        async with self._temporal_lock:
+            if self._temporal is None:
+                self._temporal = await connect(self.settings)
+            return self._temporal
+
+    async def close(self) -> None:
+        await self.db.dispose()
+
+
+async def _check(probe: asyncio.Future[object] | object, timeout: float = 2.0) -> str:
+    try:
+        await asyncio.wait_for(probe, timeout)  # type: ignore[arg-type]
+    except TimeoutError:
+        return "timeout"
+    except TemporalUnavailable:
+        return "unreachable"
+    except Exception as exc:
+        return f"error: {type(exc).__name__}"
+    return "ok"
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        app.state.services = Services(settings)
+        try:
+            yield
+        finally:
+            await app.state.services.close()
+
+    app = FastAPI(title="Clinic receptionist", version="0.1.0", lifespan=lifespan)
+
+    @app.get("/healthz", tags=["operations"])
+    async def healthz(request: Request) -> JSONResponse:
+        """Database and Temporal reachable: 200 when both are, 503 naming what is not."""
+        services: Services = request.app.state.services
+
+        async def temporal_ok() -> None:
+            client = await services.temporal()
+            if not await client.service_client.check_health():
+                raise RuntimeError("unhealthy")
+
+        database, temporal = await asyncio.gather(_check(services.db.ping()), _check(temporal_ok()))
+        healthy = database == "ok" and temporal == "ok"
+        return JSONResponse(
+            {"status": "ok" if healthy else "degraded", "database": database, "temporal": temporal},
+            status_code=200 if healthy else 503,
+        )
+
+    return app

@@ -1,0 +1,1 @@
+"""Domain: models, database, clinic configuration, scheduling."""

@@ -1,0 +1,1 @@
+"""The demo clinic: a realistic dental practice with synthetic patients."""

@@ -1,0 +1,1 @@
+"""Adapters to external systems (EHR, messaging, CRM, eligibility) behind small protocols."""

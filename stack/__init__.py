@@ -1,0 +1,1 @@
+"""Running the local stack: the Temporal dev server, and the processes of `receptionist dev`."""

@@ -1,0 +1,1 @@
+"""Temporal workflow definitions: deterministic, no I/O; activities are referenced, not run here."""
