@@ -9,9 +9,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
 from temporalio.client import (
     Client,
@@ -25,12 +26,23 @@ from temporalio.client import (
 )
 from temporalio.worker import Worker
 
+from activities.adapters import ClinicAdapters
+from activities.booking import BookingActivities
+from activities.eligibility import EligibilityActivities
 from activities.housekeeping import HousekeepingActivities
+from activities.messaging import MessagingActivities
+from activities.staff import StaffActivities
+from activities.wrapup import WrapUpActivities
 from core.db import Database
 from core.settings import Settings
 from core.temporal import connect
+from integrations.registry import AdapterRegistry
 from workflows import queues
+from workflows.booking import BookingWorkflow
+from workflows.cancel import CancelWorkflow
+from workflows.eligibility import EligibilityWorkflow
 from workflows.housekeeping import EXPIRE_HOLDS_SCHEDULE_ID, ExpireHoldsWorkflow
+from workflows.wrapup import CallWrapUpWorkflow
 
 log = logging.getLogger("worker")
 
@@ -39,36 +51,69 @@ log = logging.getLogger("worker")
 class Registration:
     task_queue: str
     workflows: Sequence[type]
-    activities: Sequence[object]
+    activities: Sequence[Callable[..., Any]]
 
 
-def registrations(db: Database) -> list[Registration]:
-    """What runs on which task queue. One place to read the whole durable surface."""
+def registrations(
+    db: Database, settings: Settings, registry: AdapterRegistry | None = None
+) -> list[Registration]:
+    """What runs on which task queue: the whole durable surface in one place."""
+    adapters = ClinicAdapters(db, settings, registry)
+    booking = BookingActivities(adapters)
+    messaging = MessagingActivities(adapters)
+    staff = StaffActivities(db)
+    eligibility = EligibilityActivities(adapters)
+    wrapup = WrapUpActivities(adapters)
     housekeeping = HousekeepingActivities(db)
+    prefix = settings.task_queue_prefix
     return [
         Registration(
-            queues.SIDE_EFFECTS,
-            workflows=[ExpireHoldsWorkflow],
-            activities=[housekeeping.expire_holds],
+            queues.named(prefix, queues.INTERACTIVE),
+            workflows=[BookingWorkflow, CancelWorkflow],
+            # Local activities run in the workflow's own worker.
+            activities=[booking.accept_booking, booking.accept_cancellation],
+        ),
+        Registration(
+            queues.named(prefix, queues.SIDE_EFFECTS),
+            workflows=[EligibilityWorkflow, CallWrapUpWorkflow, ExpireHoldsWorkflow],
+            activities=[
+                booking.commit_to_ehr,
+                booking.fail_booking,
+                booking.commit_cancellation,
+                messaging.notify_patient,
+                staff.open_staff_task,
+                eligibility.check_eligibility,
+                eligibility.record_eligibility,
+                wrapup.persist_call,
+                wrapup.summarize_call,
+                wrapup.write_crm_note,
+                housekeeping.expire_holds,
+            ],
         ),
     ]
 
 
-def build_workers(client: Client, db: Database, **worker_options: object) -> list[Worker]:
+def build_workers(
+    client: Client,
+    db: Database,
+    settings: Settings,
+    registry: AdapterRegistry | None = None,
+    **worker_options: Any,
+) -> list[Worker]:
     return [
         Worker(
             client,
             task_queue=reg.task_queue,
             workflows=list(reg.workflows),
-            activities=list(reg.activities),  # type: ignore[arg-type]
+            activities=list(reg.activities),
             graceful_shutdown_timeout=timedelta(seconds=10),
-            **worker_options,  # type: ignore[arg-type]
+            **worker_options,
         )
-        for reg in registrations(db)
+        for reg in registrations(db, settings, registry)
     ]
 
 
-async def ensure_schedules(client: Client) -> None:
+async def ensure_schedules(client: Client, settings: Settings) -> None:
     """Create the housekeeping schedules once; an existing schedule is left as operators set it."""
     with contextlib.suppress(ScheduleAlreadyRunningError):
         await client.create_schedule(
@@ -77,7 +122,7 @@ async def ensure_schedules(client: Client) -> None:
                 action=ScheduleActionStartWorkflow(
                     ExpireHoldsWorkflow.run,
                     id=EXPIRE_HOLDS_SCHEDULE_ID + "-run",
-                    task_queue=queues.SIDE_EFFECTS,
+                    task_queue=queues.named(settings.task_queue_prefix, queues.SIDE_EFFECTS),
                 ),
                 spec=ScheduleSpec(intervals=[ScheduleIntervalSpec(every=timedelta(minutes=5))]),
                 policy=SchedulePolicy(overlap=ScheduleOverlapPolicy.SKIP),
@@ -89,8 +134,8 @@ async def run_worker(settings: Settings, stop: asyncio.Event | None = None) -> N
     db = Database(settings.resolved_database_url)
     await db.ping()
     client = await connect(settings)
-    await ensure_schedules(client)
-    workers = build_workers(client, db)
+    await ensure_schedules(client, settings)
+    workers = build_workers(client, db, settings)
     log.info("worker started", extra={"task_queues": [w.task_queue for w in workers]})
     try:
         async with asyncio.TaskGroup() as group:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import itertools
 import re
 from datetime import date, datetime, time
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -160,6 +160,7 @@ class ClinicConfig(BaseModel):
     slug: str = Field(min_length=1, max_length=64, pattern=r"^[a-z0-9\-]+$")
     name: str = Field(min_length=1, max_length=200)
     time_zone: str
+    specialty: Literal["dental", "medical"] = "dental"
     address: str = ""
     phone_numbers: list[str] = Field(default_factory=list)
     agent_name: str = "Ava"
@@ -248,6 +249,7 @@ def parse_clinic_config(data: dict[str, Any]) -> ClinicConfig:
 _CLINIC_FIELDS = (
     "name",
     "time_zone",
+    "specialty",
     "address",
     "agent_name",
     "greeting",

@@ -48,5 +48,5 @@ def configure_logging(level: str = "INFO") -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
-    for noisy in ("httpx", "uvicorn.access", "aiosqlite", "alembic"):
+    for noisy in ("httpx", "uvicorn.access", "aiosqlite", "alembic", "twilio.http_client"):
         logging.getLogger(noisy).setLevel(logging.WARNING)

@@ -44,6 +44,34 @@ class Settings(BaseSettings):
         validation_alias=AliasChoices("TEMPORAL_CLI_PATH", "RECEPTIONIST_TEMPORAL_CLI_PATH"),
     )
     temporal_ui_port: int = 8233
+    task_queue_prefix: str = ""
+
+    # Providers. Each is optional: unset means the embedded default is used. Per-clinic adapter
+    # settings (clinic.adapters[kind].settings) override these process-wide values.
+    twilio_account_sid: str | None = Field(
+        default=None, validation_alias=AliasChoices("TWILIO_ACCOUNT_SID")
+    )
+    twilio_auth_token: str | None = Field(
+        default=None, validation_alias=AliasChoices("TWILIO_AUTH_TOKEN")
+    )
+    twilio_api_base_url: str | None = None  # tests point the SDK at a local server
+    smtp_host: str | None = None
+    smtp_port: int = 587
+    smtp_username: str | None = None
+    smtp_password: str | None = None
+    smtp_from: str | None = None
+    smtp_starttls: bool = True
+    hubspot_access_token: str | None = Field(
+        default=None, validation_alias=AliasChoices("HUBSPOT_ACCESS_TOKEN")
+    )
+    hubspot_base_url: str = "https://api.hubapi.com"
+    salesforce_instance_url: str | None = None
+    salesforce_access_token: str | None = None
+    salesforce_api_version: str = "v61.0"
+    clearinghouse_url: str | None = None
+    clearinghouse_api_key: str | None = None
+    clearinghouse_provider_npi: str | None = None
+    clearinghouse_provider_name: str | None = None
 
     api_host: str = "127.0.0.1"
     api_port: int = 8000

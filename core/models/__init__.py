@@ -21,6 +21,8 @@ from core.models.clinic import (
     ProviderSchedule,
     ScheduleException,
 )
+from core.models.crm import CrmNote
+from core.models.insurance import EligibilityCheck, InsuranceCoverage
 from core.models.messaging import OutboxMessage, OutboxStatus, StaffTask, StaffTaskStatus
 from core.models.patient import Patient
 from core.models.security import AuditEvent, Role, User
@@ -39,7 +41,10 @@ __all__ = [
     "Clinic",
     "ClinicHoliday",
     "ClinicPhoneNumber",
+    "CrmNote",
+    "EligibilityCheck",
     "HoldStatus",
+    "InsuranceCoverage",
     "OutboxMessage",
     "OutboxStatus",
     "Patient",

@@ -19,6 +19,7 @@ class Clinic(SQLModel, table=True):
     slug: str = Field(unique=True, index=True, max_length=64)
     name: str = Field(max_length=200)
     time_zone: str = Field(max_length=64)
+    specialty: str = Field(default="dental", max_length=16)  # "dental" | "medical"
     address: str = Field(default="", max_length=400)
     agent_name: str = Field(default="Ava", max_length=64)
     greeting: str = Field(default="", max_length=500)

@@ -9,6 +9,7 @@ from core.scheduling.holds import (
     confirm_hold,
     expire_holds,
     free_appointment_time,
+    hold_of,
     hold_slot,
     release_hold,
 )
@@ -38,6 +39,7 @@ __all__ = [
     "expire_holds",
     "find_slots",
     "free_appointment_time",
+    "hold_of",
     "hold_slot",
     "release_hold",
 ]

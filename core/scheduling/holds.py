@@ -67,11 +67,33 @@ async def _claim(session: AsyncSession, claims: list[SlotClaim]) -> None:
         raise SlotTaken("that time was just taken") from exc
 
 
+async def _held_already(
+    session: AsyncSession, request: HoldRequest, start: datetime
+) -> SlotHold | None:
+    return (
+        await session.exec(
+            select(SlotHold).where(
+                SlotHold.holder == request.holder,
+                SlotHold.provider_id == request.provider_id,
+                SlotHold.starts_at == start,
+                SlotHold.status == HoldStatus.ACTIVE,
+            )
+        )
+    ).first()
+
+
 async def hold_slot(db: Database, request: HoldRequest, *, now: datetime | None = None) -> SlotHold:
-    """Reserve a slot for the clinic's hold TTL. Raises ``SlotTaken`` when it is not free."""
+    """Reserve a slot for the clinic's hold TTL. Raises ``SlotTaken`` when it is not free.
+
+    Idempotent per holder: the same holder asking again for the same slot (a retried tool call)
+    gets its existing hold back.
+    """
     now = now or datetime.now(UTC)
     try:
         async with db.write() as session:
+            existing = await _held_already(session, request, request.starts_at.astimezone(UTC))
+            if existing is not None:
+                return existing
             # On SQLite this transaction owns the write lock from BEGIN IMMEDIATE; on PostgreSQL
             # concurrent holders race to the unique cells, and the loser's insert fails.
             clinic = await load_clinic(session, request.clinic_id)
@@ -131,6 +153,18 @@ async def hold_slot(db: Database, request: HoldRequest, *, now: datetime | None 
             return hold
     except IntegrityError as exc:  # the commit itself can lose the race on PostgreSQL
         raise SlotTaken("that time was just taken") from exc
+
+
+async def hold_of(db: Database, holder: str) -> SlotHold | None:
+    """The most recent hold taken by ``holder``, whatever became of it."""
+    async with db.read() as session:
+        return (
+            await session.exec(
+                select(SlotHold)
+                .where(SlotHold.holder == holder)
+                .order_by(col(SlotHold.created_at).desc())
+            )
+        ).first()
 
 
 async def release_hold(db: Database, hold_id: str) -> bool:

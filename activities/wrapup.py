@@ -1,0 +1,155 @@
+"""Call wrap-up: persist the call and transcript, summarise, note it in the CRM."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlmodel import select
+from temporalio import activity
+
+from activities.adapters import ClinicAdapters
+from activities.errors import classified
+from activities.keys import workflow_key
+from core.models import Call, CallDirection, CallOutcome, Patient, TranscriptTurn
+from core.scheduling import NotFound
+from core.summary import CallFacts, summarize
+from integrations.crm.protocol import CrmNote
+from workflows.contracts import CallStatusUpdate, SessionReport, WrapUpInput
+
+# Twilio's terminal statuses for calls that never reached the receptionist.
+UNANSWERED = {
+    "busy": CallOutcome.ABANDONED,
+    "no-answer": CallOutcome.ABANDONED,
+    "canceled": CallOutcome.ABANDONED,
+    "failed": CallOutcome.FAILED,
+}
+
+
+@dataclass(frozen=True)
+class PersistCallInput:
+    call: WrapUpInput
+    report: SessionReport | None = None
+    status: CallStatusUpdate | None = None
+
+
+class WrapUpActivities:
+    def __init__(self, adapters: ClinicAdapters) -> None:
+        self._adapters = adapters
+        self._db = adapters.db
+
+    @activity.defn(name="persist_call")
+    @classified
+    async def persist_call(self, request: PersistCallInput) -> str:
+        """Upsert the call record and append missing transcript turns; returns the call id."""
+        info, report, status = request.call, request.report, request.status
+        async with self._db.write() as session:
+            call = (await session.exec(select(Call).where(Call.call_sid == info.call_sid))).first()
+            if call is None:
+                call = Call(
+                    clinic_id=info.clinic_id,
+                    call_sid=info.call_sid,
+                    direction=CallDirection(info.direction),
+                    from_number=info.from_number,
+                    to_number=info.to_number,
+                )
+                if info.started_at:
+                    call.started_at = info.started_at
+            if report is not None:
+                call.ended_at = report.ended_at
+                call.outcome = CallOutcome(report.outcome)
+                call.transfer_reason = report.transfer_reason
+                call.patient_id = report.patient_id or call.patient_id
+                call.tools_used = list(report.tools_used)
+                call.workflow_ids = list(report.workflow_ids)
+                call.turn_latencies = [dict(t) for t in report.turn_latencies]
+                call.failovers = list(report.failovers)
+            elif status is not None:
+                call.ended_at = call.ended_at or status.at
+                if call.outcome == CallOutcome.IN_PROGRESS:
+                    call.outcome = UNANSWERED.get(status.status, CallOutcome.ABANDONED)
+            session.add(call)
+            await session.flush()
+            if report is not None:
+                have = set(
+                    (
+                        await session.exec(
+                            select(TranscriptTurn.seq).where(TranscriptTurn.call_id == call.id)
+                        )
+                    ).all()
+                )
+                for seq, line in enumerate(report.transcript):
+                    if seq not in have:
+                        session.add(
+                            TranscriptTurn(
+                                call_id=call.id,
+                                seq=seq,
+                                role=line.role,
+                                text=line.text,
+                                at=line.at,
+                                interrupted=line.interrupted,
+                            )
+                        )
+            return call.id
+
+    async def _call(self, call_id: str) -> Call:
+        async with self._db.read() as session:
+            call = await session.get(Call, call_id)
+        if call is None:
+            raise NotFound("unknown call")
+        return call
+
+    @activity.defn(name="summarize_call")
+    @classified
+    async def summarize_call(self, call_id: str) -> str:
+        call = await self._call(call_id)
+        async with self._db.read() as session:
+            caller_lines = list(
+                (
+                    await session.exec(
+                        select(TranscriptTurn.text)
+                        .where(TranscriptTurn.call_id == call_id, TranscriptTurn.role == "caller")
+                        .order_by(TranscriptTurn.seq)  # type: ignore[arg-type]
+                    )
+                ).all()
+            )
+        summary = summarize(
+            CallFacts(
+                direction=str(call.direction),
+                started_at=call.started_at,
+                ended_at=call.ended_at,
+                outcome=str(call.outcome),
+                caller_lines=caller_lines,
+                tools_used=call.tools_used,
+                transfer_reason=call.transfer_reason,
+                failovers=tuple(call.failovers),
+            )
+        )
+        async with self._db.write() as session:
+            stored = await session.get(Call, call_id)
+            assert stored is not None
+            stored.summary = summary
+            session.add(stored)
+        return summary
+
+    @activity.defn(name="write_crm_note")
+    @classified
+    async def write_crm_note(self, call_id: str) -> str:
+        call = await self._call(call_id)
+        patient = None
+        if call.patient_id:
+            async with self._db.read() as session:
+                patient = await session.get(Patient, call.patient_id)
+        crm = await self._adapters.crm(call.clinic_id)
+        return await crm.write_note(
+            CrmNote(
+                clinic_id=call.clinic_id,
+                external_key=workflow_key("/crm"),
+                subject=f"Phone call: {call.outcome}",
+                body=call.summary or "",
+                occurred_at=call.ended_at or call.started_at,
+                patient_id=call.patient_id,
+                patient_phone=(patient.phone if patient else None) or call.from_number,
+                patient_email=patient.email if patient else None,
+                call_sid=call.call_sid,
+            )
+        )

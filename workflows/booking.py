@@ -1,0 +1,122 @@
+"""The booking saga, for new bookings and reschedules.
+
+Started by the in-call tool with Update-with-Start: the ``accepted`` update returns as soon as
+the hold has become a pending appointment, so the caller hears "you're booked" within the turn;
+``run`` goes on to write the EHR, read it back and confirm by SMS. On a permanent EHR failure it
+compensates: the time goes back to the schedule, the patient is told staff will call, and a
+staff task is opened. A reschedule releases the old time only once the new one is committed.
+"""
+
+from __future__ import annotations
+
+from temporalio import workflow
+from temporalio.exceptions import ActivityError, FailureError
+
+with workflow.unsafe.imports_passed_through():
+    from activities.booking import BookingActivities, CommitInput, FailInput
+    from activities.messaging import MessagingActivities, NotifyInput
+    from activities.staff import StaffActivities, StaffTaskInput
+    from workflows import policies, queues
+    from workflows.contracts import BookingAccepted, BookingInput, BookingOutcome
+    from workflows.early_answer import EarlyAnswer
+
+
+@workflow.defn
+class BookingWorkflow:
+    def __init__(self) -> None:
+        self._answer = EarlyAnswer[BookingAccepted]()
+
+    @workflow.update
+    async def accepted(self) -> BookingAccepted:
+        """The caller's answer: the pending appointment, or why it could not be taken."""
+        return await self._answer.wait()
+
+    @workflow.run
+    async def run(self, request: BookingInput) -> BookingOutcome:
+        side_effects = queues.sibling(workflow.info().task_queue, queues.SIDE_EFFECTS)
+        try:
+            accepted = await workflow.execute_local_activity_method(
+                BookingActivities.accept_booking,
+                request,
+                start_to_close_timeout=policies.IN_CALL.start_to_close,
+                schedule_to_close_timeout=policies.IN_CALL.schedule_to_close,
+                retry_policy=policies.IN_CALL.retry,
+            )
+        except FailureError as err:  # local activities fail without an ActivityError wrapper
+            reason = policies.failure_type(err)
+            self._answer.reject(reason, f"booking not accepted: {reason}")
+            await self._answer.finish()
+            return BookingOutcome(status="rejected", reason=reason)
+
+        self._answer.accept(accepted)
+        try:
+            commit = await workflow.execute_activity_method(
+                BookingActivities.commit_to_ehr,
+                CommitInput(accepted.appointment_id, request.reschedule_of),
+                task_queue=side_effects,
+                start_to_close_timeout=policies.EXTERNAL.start_to_close,
+                schedule_to_close_timeout=policies.EXTERNAL.schedule_to_close,
+                retry_policy=policies.EXTERNAL.retry,
+            )
+        except ActivityError as err:
+            reason = policies.failure_type(err)
+            await self._compensate(request, accepted, reason, side_effects)
+            await self._answer.finish()
+            return BookingOutcome(status="failed", accepted=accepted, reason=reason)
+
+        await self._notify(
+            NotifyInput(
+                accepted.appointment_id,
+                "rescheduled" if request.reschedule_of else "confirmation",
+                previous_appointment_id=request.reschedule_of,
+            ),
+            side_effects,
+        )
+        await self._answer.finish()
+        return BookingOutcome(status="booked", accepted=accepted, external_id=commit.external_id)
+
+    async def _notify(self, notice: NotifyInput, task_queue: str) -> None:
+        await workflow.execute_activity_method(
+            MessagingActivities.notify_patient,
+            notice,
+            task_queue=task_queue,
+            start_to_close_timeout=policies.EXTERNAL.start_to_close,
+            schedule_to_close_timeout=policies.EXTERNAL.schedule_to_close,
+            retry_policy=policies.EXTERNAL.retry,
+        )
+
+    async def _compensate(
+        self, request: BookingInput, accepted: BookingAccepted, reason: str, task_queue: str
+    ) -> None:
+        await workflow.execute_activity_method(
+            BookingActivities.fail_booking,
+            FailInput(accepted.appointment_id, reason),
+            task_queue=task_queue,
+            start_to_close_timeout=policies.LOCAL.start_to_close,
+            schedule_to_close_timeout=policies.LOCAL.schedule_to_close,
+            retry_policy=policies.LOCAL.retry,
+        )
+        rescheduling = request.reschedule_of is not None
+        await self._notify(
+            NotifyInput(
+                accepted.appointment_id,
+                "reschedule_failed" if rescheduling else "booking_failed",
+                previous_appointment_id=request.reschedule_of,
+            ),
+            task_queue,
+        )
+        what = "Reschedule" if rescheduling else "Booking"
+        await workflow.execute_activity_method(
+            StaffActivities.open_staff_task,
+            StaffTaskInput(
+                clinic_id=request.clinic_id,
+                kind="reschedule_failed" if rescheduling else "booking_failed",
+                title=f"{what} failed in the EHR ({reason}): call the patient",
+                detail=f"Appointment {accepted.appointment_id}",
+                appointment_id=accepted.appointment_id,
+            ),
+            task_queue=task_queue,
+            start_to_close_timeout=policies.LOCAL.start_to_close,
+            schedule_to_close_timeout=policies.LOCAL.schedule_to_close,
+            retry_policy=policies.LOCAL.retry,
+        )
