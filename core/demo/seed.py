@@ -15,7 +15,14 @@ from sqlmodel import select
 
 from core.clinic_config import ClinicConfig, HolidayConfig, apply_clinic_config, parse_clinic_config
 from core.db import Database
-from core.models import Appointment, AppointmentSource, AppointmentStatus, Clinic, Patient
+from core.models import (
+    Appointment,
+    AppointmentSource,
+    AppointmentStatus,
+    Clinic,
+    InsuranceCoverage,
+    Patient,
+)
 from core.scheduling import (
     ConfirmRequest,
     HoldRequest,
@@ -37,6 +44,17 @@ SYNTHETIC_PATIENTS = [
     ("Morgan", "Fischer", "1965-09-09", "+12075550116", "Guardian", "GU8812003"),
     ("Casey", "Romero", "1999-05-17", "+12075550117", "Delta Dental", "DD100200377"),
     ("Riley", "Chen", "1988-12-05", "+12075550118", "Cigna", "CG55507788"),
+]
+
+# The local eligibility table: (payer, member id, status, plan). Guardian's member is lapsed.
+SYNTHETIC_COVERAGE = [
+    ("Delta Dental", "DD100200301", "active", "Delta Dental PPO"),
+    ("Cigna", "CG55501234", "active", "Cigna Dental 1000"),
+    ("Aetna", "AE77700112", "active", "Aetna Dental DMO"),
+    ("MetLife", "ML3004005", "active", "MetLife PDP Plus"),
+    ("Guardian", "GU8812003", "inactive", "Guardian DentalGuard"),
+    ("Delta Dental", "DD100200377", "active", "Delta Dental PPO"),
+    ("Cigna", "CG55507788", "active", "Cigna Dental 1000"),
 ]
 
 # (patient index, appointment type, which free slot to take, days from today)
@@ -108,6 +126,26 @@ async def seed_demo(db: Database, *, now: datetime | None = None) -> SeedReport:
                         phone=phone,
                         insurance_payer=payer,
                         insurance_member_id=member,
+                    )
+                )
+        known_members = set(
+            (
+                await session.exec(
+                    select(InsuranceCoverage.member_id).where(
+                        InsuranceCoverage.clinic_id == clinic.id
+                    )
+                )
+            ).all()
+        )
+        for payer, member_id, status, plan in SYNTHETIC_COVERAGE:
+            if member_id not in known_members:
+                session.add(
+                    InsuranceCoverage(
+                        clinic_id=clinic.id,
+                        payer=payer,
+                        member_id=member_id,
+                        status=status,
+                        plan_name=plan,
                     )
                 )
     async with db.read() as session:

@@ -1,0 +1,1 @@
+"""Replay of recorded workflow histories: the determinism guard."""
