@@ -18,16 +18,51 @@ from temporalio.client import Client
 from core.db import Database
 from core.settings import Settings, get_settings
 from core.temporal import TemporalUnavailable, connect
+from durable.calls import CallEvents
+from realtime.engines import SpeechEngines, offline_engines
+from realtime.telephony import RecordedTelephony, Telephony, TwilioTelephony
+from realtime.turns import TurnSettings
+from realtime.twilio_edge import build_router
+from realtime.voice_sessions import VoiceSessions
+
+
+def telephony_for(settings: Settings) -> Telephony:
+    if settings.twilio_account_sid and settings.twilio_auth_token:
+        return TwilioTelephony(
+            settings.twilio_account_sid, settings.twilio_auth_token, settings.twilio_api_base_url
+        )
+    return RecordedTelephony()
 
 
 class Services:
     """Long-lived dependencies of the API process."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        engines: SpeechEngines | None = None,
+        turn_settings: TurnSettings | None = None,
+    ) -> None:
         self.settings = settings
         self.db = Database(settings.resolved_database_url)
         self._temporal: Client | None = None
         self._temporal_lock = asyncio.Lock()
+        self.telephony = telephony_for(settings)
+        self.voice = VoiceSessions(
+            settings,
+            self.db,
+            self.temporal,
+            engines or offline_engines(),
+            self.telephony,
+            turn_settings,
+        )
+
+    @property
+    def sessions(self) -> VoiceSessions:
+        return self.voice
+
+    async def call_events(self) -> CallEvents:
+        return CallEvents(await self.temporal(), task_queue_prefix=self.settings.task_queue_prefix)
 
     async def temporal(self) -> Client:
         async with self._temporal_lock:
@@ -51,18 +86,24 @@ async def _check(probe: asyncio.Future[object] | object, timeout: float = 2.0) -
     return "ok"
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
+def create_app(
+    settings: Settings | None = None,
+    engines: SpeechEngines | None = None,
+    turn_settings: TurnSettings | None = None,
+) -> FastAPI:
     settings = settings or get_settings()
+    services = Services(settings, engines, turn_settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        app.state.services = Services(settings)
+        app.state.services = services
         try:
             yield
         finally:
-            await app.state.services.close()
+            await services.close()
 
     app = FastAPI(title="Clinic receptionist", version="0.1.0", lifespan=lifespan)
+    app.include_router(build_router(services))
 
     @app.get("/healthz", tags=["operations"])
     async def healthz(request: Request) -> JSONResponse:

@@ -1,6 +1,7 @@
 """`receptionist`: one entry point for every process and chore.
 
-receptionist dev        the whole local stack (Temporal dev server, worker, API)
+receptionist dev        the whole local stack (Temporal dev server, worker, API) + a demo call
+receptionist call ...   a scripted call into the running stack
 receptionist api        the HTTP/WebSocket edge
 receptionist worker     the Temporal worker
 receptionist temporal   only the Temporal dev server
@@ -131,19 +132,32 @@ def cmd_temporal(settings: Settings, _args: argparse.Namespace) -> None:
     _run_until_signal(run)
 
 
-def cmd_dev(settings: Settings, _args: argparse.Namespace) -> None:
+def cmd_dev(settings: Settings, args: argparse.Namespace) -> None:
     from stack.local_stack import run_local_stack
     from stack.temporal_cli import ensure_temporal_cli
 
     ensure_temporal_cli(settings)  # build first, so its progress is not mixed with the rest
     cmd_seed(settings, argparse.Namespace(config=None))
-    _run_until_signal(lambda stop: run_local_stack(settings, stop))
+    _run_until_signal(lambda stop: run_local_stack(settings, stop, demo=not args.no_demo))
+
+
+def cmd_call(settings: Settings, args: argparse.Namespace) -> None:
+    from stack.demo import DEMO_CALLER, DEMO_LINES, run_call
+
+    lines = args.lines or DEMO_LINES
+    raise SystemExit(asyncio.run(run_call(settings, lines, from_number=args.caller or DEMO_CALLER)))
 
 
 def parser() -> argparse.ArgumentParser:
     root = argparse.ArgumentParser(prog="receptionist", description=__doc__.split("\n\n")[0])
     sub = root.add_subparsers(dest="command", required=True)
-    sub.add_parser("dev", help="run the whole local stack").set_defaults(func=cmd_dev)
+    dev = sub.add_parser("dev", help="run the whole local stack and a demo call")
+    dev.add_argument("--no-demo", action="store_true", help="start the stack without the demo call")
+    dev.set_defaults(func=cmd_dev)
+    call = sub.add_parser("call", help="place a scripted call into the running stack")
+    call.add_argument("lines", nargs="*", help="what the caller says, one argument per turn")
+    call.add_argument("--caller", help="the caller's number (E.164)")
+    call.set_defaults(func=cmd_call)
     api = sub.add_parser("api", help="run the HTTP/WebSocket edge")
     api.add_argument("--host")
     api.add_argument("--port", type=int)

@@ -70,25 +70,21 @@ class WrapUpActivities:
             session.add(call)
             await session.flush()
             if report is not None:
-                have = set(
-                    (
+                # The voice loop may have written some turns live; the report is the final word.
+                have = {
+                    turn.seq: turn
+                    for turn in (
                         await session.exec(
-                            select(TranscriptTurn.seq).where(TranscriptTurn.call_id == call.id)
+                            select(TranscriptTurn).where(TranscriptTurn.call_id == call.id)
                         )
                     ).all()
-                )
+                }
                 for seq, line in enumerate(report.transcript):
-                    if seq not in have:
-                        session.add(
-                            TranscriptTurn(
-                                call_id=call.id,
-                                seq=seq,
-                                role=line.role,
-                                text=line.text,
-                                at=line.at,
-                                interrupted=line.interrupted,
-                            )
-                        )
+                    turn = have.get(seq) or TranscriptTurn(
+                        call_id=call.id, seq=seq, role=line.role, text=line.text, at=line.at
+                    )
+                    turn.text, turn.interrupted = line.text, line.interrupted
+                    session.add(turn)
             return call.id
 
     async def _call(self, call_id: str) -> Call:

@@ -75,20 +75,29 @@ class Row:
     p99: float | None = None
     goal: float | None = None
     unit: str = "ms"
+    goal_stat: str = "p95"  # which statistic the goal bounds: "median", "p95" or "p99"
 
     @classmethod
     def of(
-        cls, name: str, samples: Sequence[float], goal: float | None = None, unit: str = "ms"
+        cls,
+        name: str,
+        samples: Sequence[float],
+        goal: float | None = None,
+        unit: str = "ms",
+        goal_stat: str = "p95",
     ) -> Row:
         if not samples:
-            return cls(name, 0, None, None, None, goal, unit)
-        return cls(name, len(samples), median(samples), p95(samples), p99(samples), goal, unit)
+            return cls(name, 0, None, None, None, goal, unit, goal_stat)
+        return cls(
+            name, len(samples), median(samples), p95(samples), p99(samples), goal, unit, goal_stat
+        )
 
     @property
     def ratio(self) -> float | None:
-        if self.goal is None or self.p95 is None or math.isnan(self.p95):
+        bounded = getattr(self, self.goal_stat)
+        if self.goal is None or bounded is None or math.isnan(bounded):
             return None
-        return self.p95 / self.goal
+        return bounded / self.goal
 
     @property
     def meets_goal(self) -> bool | None:
@@ -104,6 +113,13 @@ def _fmt(value: float | None, unit: str) -> str:
     return f"{value:.1f} {unit}"
 
 
+def _goal_cell(row: Row) -> str:
+    if row.goal is None:
+        return "-"
+    prefix = "" if row.goal_stat == "p95" else f"{row.goal_stat} "
+    return f"{prefix}<= {_fmt(row.goal, row.unit)}"
+
+
 def format_table(rows: Sequence[Row]) -> str:
     header = ["name", "n", "median", "p95", "p99", "goal (p95)", "ratio"]
     body = []
@@ -116,7 +132,7 @@ def format_table(rows: Sequence[Row]) -> str:
                 _fmt(row.median, row.unit),
                 _fmt(row.p95, row.unit),
                 _fmt(row.p99, row.unit),
-                f"<= {_fmt(row.goal, row.unit)}" if row.goal is not None else "-",
+                _goal_cell(row),
                 "-" if ratio is None else f"{ratio:.2f}{'' if ratio <= 1 else ' MISS'}",
             ]
         )
@@ -134,6 +150,20 @@ def format_table(rows: Sequence[Row]) -> str:
 
 def print_table(rows: Sequence[Row]) -> None:
     print(format_table(rows), flush=True)
+
+
+def format_grid(header: Sequence[str], body: Sequence[Sequence[str]]) -> str:
+    """A plain table of preformatted cells: first column left-aligned, the rest right-aligned."""
+    widths = [max(len(line[i]) for line in [header, *body]) for i in range(len(header))]
+
+    def line(cells: Sequence[str]) -> str:
+        return " | ".join(
+            cell.ljust(width) if i == 0 else cell.rjust(width)
+            for i, (cell, width) in enumerate(zip(cells, widths, strict=True))
+        )
+
+    rule = "-+-".join("-" * width for width in widths)
+    return "\n".join([line(header), rule, *(line(cells) for cells in body)])
 
 
 # --- machine ----------------------------------------------------------------------------------

@@ -58,3 +58,15 @@ def render(purpose: str, ctx: MessageContext) -> tuple[str, str]:
     if purpose not in texts:
         raise ValueError(f"unknown message purpose {purpose!r}")
     return texts[purpose]
+
+
+def _ordinal(n: int) -> str:
+    suffix = "th" if 11 <= n % 100 <= 13 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
+    return f"{n}{suffix}"
+
+
+def speakable_time(at: datetime, time_zone: str) -> str:
+    """'Tuesday, November 24th at 9:15 AM' — how the receptionist reads a slot aloud."""
+    local = at.astimezone(ZoneInfo(time_zone))
+    clock = f"{local:%I:%M %p}".lstrip("0").replace(":00 ", " ")
+    return f"{local:%A, %B} {_ordinal(local.day)} at {clock}"

@@ -73,6 +73,10 @@ class Settings(BaseSettings):
     clearinghouse_provider_npi: str | None = None
     clearinghouse_provider_name: str | None = None
 
+    # The URL Twilio uses to reach the API (behind a proxy: the public one). Signatures are
+    # computed over it, so it must match what is configured in Twilio exactly.
+    public_base_url: str | None = None
+
     api_host: str = "127.0.0.1"
     api_port: int = 8000
     log_level: str = "INFO"

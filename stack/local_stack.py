@@ -55,7 +55,7 @@ async def _wait_http(url: str, timeout: float = 60.0) -> None:
     raise RuntimeError(f"{url} did not turn healthy; see the logs in the data directory")
 
 
-async def run_local_stack(settings: Settings, stop: asyncio.Event) -> None:
+async def run_local_stack(settings: Settings, stop: asyncio.Event, *, demo: bool = True) -> None:
     logs = settings.data_dir / "logs"
     logs.mkdir(parents=True, exist_ok=True)
     host, _, port = settings.temporal_address.rpartition(":")
@@ -88,6 +88,12 @@ async def run_local_stack(settings: Settings, stop: asyncio.Event) -> None:
             "Press Ctrl-C to stop.",
             flush=True,
         )
+        if demo:
+            from stack.demo import DEMO_LINES, run_call
+
+            print("\nDemo: a patient calls to book a cleaning.", flush=True)
+            await run_call(settings, DEMO_LINES)
+            print('More calls: `./run call "hi i need to cancel my appointment" ...`', flush=True)
         while not stop.is_set():
             for child in children:
                 if child.poll() is not None:

@@ -48,6 +48,9 @@ class Call(SQLModel, table=True):
     tools_used: list[str] = Field(default_factory=list, sa_type=JSON)
     workflow_ids: list[str] = Field(default_factory=list, sa_type=JSON)
     failovers: list[str] = Field(default_factory=list, sa_type=JSON)
+    # One-time credential for the media WebSocket: its hash, and until when it may be used.
+    stream_token_hash: str | None = Field(default=None, max_length=64, index=True)
+    stream_token_expires_at: datetime | None = utc_field(default=None)
 
 
 class TranscriptTurn(SQLModel, table=True):

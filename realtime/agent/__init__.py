@@ -1,0 +1,1 @@
+"""Conversation agents: the offline RuleAgent and (when configured) Claude, behind one protocol."""
