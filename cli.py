@@ -105,6 +105,9 @@ def cmd_api(settings: Settings, args: argparse.Namespace) -> None:
         port=args.port or settings.api_port,
         log_config=None,
         ws="websockets-sansio",
+        # uvloop's subprocess pipes are socketpairs, which flite's /dev/stdin and espeak-ng's
+        # WAV output do not accept; the offline TTS engines need the standard loop.
+        loop="asyncio",
     )
 
 
