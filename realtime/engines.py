@@ -14,6 +14,7 @@ from sqlmodel import select
 
 from core.db import Database
 from core.models import Patient
+from realtime.agent.failover import FailoverAgent
 from realtime.agent.protocol import Agent, ClinicProfile
 from realtime.stt.protocol import SpeechToText, SttStream, Vocabulary
 from realtime.tts.protocol import TextToSpeech
@@ -26,6 +27,9 @@ class SpeechEngines:
     tts_fallback: TextToSpeech | None = None
     # The engine's score below which its transcripts are usually wrong (see Listener).
     stt_confidence_floor: float = 0.5
+    # Answers when the primary agent stalls or fails (None: no fallback, as for the RuleAgent).
+    fallback_agent_factory: Callable[[ClinicProfile], Agent] | None = None
+    agent_stall_s: float = 2.0
     agent_factory: Callable[[ClinicProfile], Agent] = field(default_factory=lambda: rule_agent)
 
     async def open_stt(self, db: Database, profile: ClinicProfile) -> SttStream:
@@ -45,7 +49,15 @@ class SpeechEngines:
     def agent(
         self, profile: ClinicProfile, on_failover: Callable[[str], None] | None = None
     ) -> Agent:
-        return self.agent_factory(profile)
+        primary = self.agent_factory(profile)
+        if self.fallback_agent_factory is None:
+            return primary
+        return FailoverAgent(
+            primary,
+            self.fallback_agent_factory(profile),
+            stall_s=self.agent_stall_s,
+            on_failover=on_failover,
+        )
 
 
 def rule_agent(profile: ClinicProfile) -> Agent:

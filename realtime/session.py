@@ -142,6 +142,7 @@ class CallSession:
         tts_fallback: TextToSpeech | None = None,
         clock: Callable[[], float] = time.monotonic,
         confidence_floor: float = 0.5,
+        failovers: list[str] | None = None,
     ) -> None:
         self.info = info
         self.conversation = conversation
@@ -150,7 +151,7 @@ class CallSession:
         self._agent = agent
         self._telephony = telephony
         self._report = report
-        self.failovers: list[str] = []
+        self.failovers = failovers if failovers is not None else []
         self.output = PacedOutput(send, info.stream_sid, settings, clock)
         self.output.on_mark = lambda _segment: self._on_mark()
         self.speaker = Speaker(

@@ -108,6 +108,7 @@ class VoiceSessions:
             direction="outbound" if info.direction == "outbound" else "inbound",
         )
         stt = await self._engines.open_stt(self._db, profile)
+        failovers: list[str] = []  # engines note each failover here; the call report keeps them
         transcript = TranscriptLog(self._db, call.id)
 
         async def report(info: CallInfo, result: SessionReport) -> None:
@@ -142,7 +143,8 @@ class VoiceSessions:
             tts=self._engines.tts,
             tts_fallback=self._engines.tts_fallback,
             voice=clinic.voice,
-            agent=self._engines.agent(profile, on_failover=None),
+            agent=self._engines.agent(profile, on_failover=failovers.append),
+            failovers=failovers,
             tools=tools,
             telephony=self._telephony,
             report=report,

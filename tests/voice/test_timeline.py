@@ -175,3 +175,30 @@ async def test_dtmf_zero_transfers_to_the_front_desk(voice) -> None:
         telephony = server.app.state.services.telephony
     assert telephony.transfers == [(peer.call_sid, "+12075550101")]
     assert any("front desk" in line for line in tts.spoken)
+
+
+class StallingAgent:
+    """A provider that never answers (an LLM stuck past its deadline)."""
+
+    async def respond(self, conversation):
+        await asyncio.sleep(3600)
+        yield  # pragma: no cover
+
+
+async def test_stalled_agent_fails_over_to_the_fallback(voice) -> None:
+    fallback = ScriptedAgent([say("Sorry for the wait, how can I help?")])
+    engines = SpeechEngines(
+        stt=ScriptedStt(["hello"]), tts=ToneTts(), agent_factory=lambda _p: StallingAgent(),
+        fallback_agent_factory=lambda _p: fallback, agent_stall_s=0.5,
+    )  # fmt: skip
+    async with voice(engines) as server:
+        peer, runner = await start_call(server)
+        await until(lambda: peer.receptionist_audio_ms > 300)
+        await quiet(peer)
+        peer.speak(tone(600))
+        await until(lambda: fallback.seen == ["hello"], timeout=5)
+        session = server.sessions.active[peer.call_sid]
+        await quiet(peer)
+        await peer.hang_up()
+        await runner
+    assert session.failovers == ["agent:stall"]
