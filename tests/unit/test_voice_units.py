@@ -98,7 +98,22 @@ def test_vad_adapts_to_steady_line_noise() -> None:
 def test_chunker_flushes_the_first_clause_then_sentences() -> None:
     chunker = TextChunker()
     out = []
-    for word in ["Sure,", "let", "me", "check", "Tuesday", "for", "you,", "one", "moment.", "I", "have", "two", "times.", "Okay"]:
+    for word in [
+        "Sure,",
+        "let",
+        "me",
+        "check",
+        "Tuesday",
+        "for",
+        "you,",
+        "one",
+        "moment.",
+        "I",
+        "have",
+        "two",
+        "times.",
+        "Okay",
+    ]:
         out += chunker.feed(word + " ")
     out += chunker.flush()
     assert out == [
