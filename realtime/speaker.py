@@ -97,12 +97,20 @@ class Speaker:
     async def _synthesise(self, tts: TextToSpeech, text: str, segment: Segment) -> None:
         if self.first_request_at is None:
             self.first_request_at = time.monotonic()
-        stream = tts.synthesize(text, self._voice).__aiter__()
-        while True:
-            try:
-                chunk = await asyncio.wait_for(stream.__anext__(), self._stall_s)
-            except StopAsyncIteration:
-                return
-            if self.first_byte_at is None:
-                self.first_byte_at = time.monotonic()
-            self._output.push(segment, chunk)
+        source = tts.synthesize(text, self._voice)
+        stream = source.__aiter__()
+        try:
+            while True:
+                try:
+                    chunk = await asyncio.wait_for(stream.__anext__(), self._stall_s)
+                except StopAsyncIteration:
+                    return
+                if self.first_byte_at is None:
+                    self.first_byte_at = time.monotonic()
+                self._output.push(segment, chunk)
+        finally:
+            # Release the engine (its subprocess or socket) now, not when the GC finds it.
+            close = getattr(source, "aclose", None)
+            if close is not None:
+                with contextlib.suppress(Exception):
+                    await close()

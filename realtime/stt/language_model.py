@@ -2,9 +2,10 @@
 
 The bundled general English model garbles receptionist sentences on telephone audio; a small
 model built from what callers say to a receptionist (``grammar``) crossed with the clinic's own
-words recognises them word for word. Words missing from the model cannot be recognised at all,
-so the corpus covers every provider, appointment type, payer and patient name, plus common US
-first and last names, numbers, dates and times.
+words recognises most in-domain sentences word for word. Words missing from the model cannot be
+recognised at all, so the corpus covers every provider, appointment type, payer and patient
+name, plus common US first and last names (``data/``), numbers, dates and times. Speech outside
+the domain comes out as in-domain words (low confidence, see ``sphinx_worker``).
 
 Smoothing is interpolated Kneser-Ney with one fixed discount, written in ARPA back-off form
 (see ``arpa``); every conditional distribution sums to one. On the same corpus it recognised
@@ -56,7 +57,7 @@ class LanguageModel:
     arpa: Path
     dictionary: Path
     words: int  # distinct words, excluding sentence markers
-    guessed: int  # words pronounced by letter-to-sound rules (not in CMUdict)
+    guessed: int  # words not in CMUdict: compounds of two entries or letter-to-sound rules
     dropped: int  # words with no usable pronunciation, left out of the model
 
 
@@ -116,7 +117,7 @@ def normalize(text: str) -> list[str]:
         token = token.strip("'")
         if not token:
             continue
-        if token.isdigit():
+        if token.isascii() and token.isdigit():
             # Long digit strings (ids, phone numbers) are read digit by digit.
             digits = (
                 number_words(int(token)).split()
@@ -381,16 +382,21 @@ def _compound_pronunciation(word: str, known: dict[str, tuple[str, ...]]) -> str
 
 
 def _flite_pronunciations(words: list[str]) -> dict[str, str]:
-    """Letter-to-sound via flite's ``t2p`` (CMU lexicon + rules trained on CMUdict)."""
-    binary = shutil.which("t2p")
+    """Letter-to-sound by flite (CMU lexicon + rules trained on CMUdict), text on stdin so names
+    never appear in a process list."""
+    binary = shutil.which("flite")
     if binary is None or not words:
         return {}
     out: dict[str, str] = {}
     for start in range(0, len(words), 200):
         batch = words[start : start + 200]
-        # One word per phrase: flite puts a pause between phrases, so the output splits.
+        # One word per sentence: flite pauses between sentences, so the phones split cleanly.
         result = subprocess.run(
-            [binary, ". ".join(batch) + "."], capture_output=True, text=True, timeout=60
+            [binary, "-ps", "-o", "none", "-f", "/dev/stdin"],
+            input=". ".join(batch) + ".",
+            capture_output=True,
+            text=True,
+            timeout=60,
         )
         groups = [g.split() for g in result.stdout.split("pau") if g.strip()]
         if result.returncode != 0 or len(groups) != len(batch):
@@ -416,7 +422,7 @@ _RULES: list[tuple[str, str]] = [
 
 
 def naive_pronunciation(word: str) -> str:
-    """A crude spelling-to-phones guess, used only when flite's ``t2p`` is not installed."""
+    """A crude spelling-to-phones guess, used only when flite is not installed."""
     letters = re.sub(r"[^a-z]", "", word.lower())
     if len(letters) > 3 and letters.endswith("e") and letters[-2] not in "aeiou":
         letters = letters[:-1]  # silent final e

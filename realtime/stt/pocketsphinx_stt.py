@@ -24,6 +24,7 @@ from realtime.stt import language_model, sphinx_worker
 from realtime.stt.protocol import Transcript, Vocabulary
 
 _ROOT = Path(__file__).resolve().parents[2]
+OPEN_TIMEOUT_S = 30.0
 
 
 class SttError(RuntimeError):
@@ -166,13 +167,14 @@ class PocketsphinxSTT:
         self,
         cache_dir: Path | None = None,
         *,
-        workers: int = 1,
+        workers: int | None = None,
         second_pass: bool = True,
         interim_ms: int = 200,
         max_utterance_s: float = 30.0,
     ) -> None:
         self.cache_dir = cache_dir or default_cache_dir()
-        self.max_workers = max(1, workers)
+        # Processes start as concurrent calls need them (one core each at most).
+        self.max_workers = max(1, workers or min(4, os.cpu_count() or 1))
         self.second_pass = second_pass
         self.interim_ms = interim_ms
         self.max_utterance_s = max_utterance_s
@@ -206,7 +208,10 @@ class PocketsphinxSTT:
         )
         worker.send(stream._id, sphinx_worker.OPEN, json.dumps(asdict(options)).encode())
         try:
-            await stream._opened
+            await asyncio.wait_for(stream._opened, OPEN_TIMEOUT_S)
+        except TimeoutError:
+            await stream.aclose()
+            raise SttError("the pocketsphinx worker did not open the stream") from None
         except BaseException:
             await stream.aclose()
             raise

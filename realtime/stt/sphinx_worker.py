@@ -12,6 +12,7 @@ import json
 import os
 import struct
 import sys
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,6 +24,7 @@ OPENED, INTERIM, FINAL, FAILED = 11, 12, 13, 14
 
 SAMPLES_PER_SECOND = 8000  # μ-law bytes arriving per second of audio
 IDLE_DECODERS = 8  # per language model, kept for the next calls
+MODELS_KEPT = 4  # language models kept loaded with no call using them (LRU)
 
 
 def frame(stream: int, op: int, payload: bytes = b"") -> bytes:
@@ -118,9 +120,11 @@ class Worker:
         self._models: dict[str, Any] = {}  # arpa path → NGramModel, shared by its decoders
         self._idle: dict[tuple[str, str, bool], list[Any]] = {}
         self._channel_mean: dict[tuple[str, str, bool], str] = {}
+        self._last_used: dict[tuple[str, str, bool], float] = {}
         self.calls: dict[int, Recognizer] = {}
 
     def _decoder(self, options: Options) -> Any:
+        self._last_used[options.key()] = time.monotonic()
         idle = self._idle.get(options.key())
         if idle:
             decoder = idle.pop()
@@ -164,6 +168,21 @@ class Worker:
         idle = self._idle.setdefault(key, [])
         if len(idle) < IDLE_DECODERS:
             idle.append(call.decoder)
+        self._evict()
+
+    def _evict(self) -> None:
+        """Forget models no call uses beyond the ``MODELS_KEPT`` most recent: every change to
+        a clinic's vocabulary (a new patient) makes a new model, and each costs megabytes."""
+        active = {call.options.key() for call in self.calls.values()}
+        unused = sorted(
+            (k for k in self._last_used if k not in active), key=lambda k: self._last_used[k]
+        )
+        for key in unused[: max(0, len(self._last_used) - MODELS_KEPT)]:
+            del self._last_used[key]
+            self._idle.pop(key, None)
+            self._channel_mean.pop(key, None)
+            if all(k[0] != key[0] for k in self._last_used):
+                self._models.pop(key[0], None)  # decoders still using it hold their own ref
 
 
 def _messages(buffer: bytearray) -> list[tuple[int, int, bytes]]:
