@@ -202,3 +202,28 @@ async def test_stalled_agent_fails_over_to_the_fallback(voice) -> None:
         await peer.hang_up()
         await runner
     assert session.failovers == ["agent:stall"]
+
+
+async def test_max_call_duration_ends_the_call_politely(voice, db: Database) -> None:
+    from core.models import Clinic
+    from realtime.session import MAX_DURATION
+
+    async with db.write() as session:
+        clinic = (await session.exec(select(Clinic))).one()
+        clinic.max_call_seconds = 3  # below what configuration allows, to keep the test short
+        session.add(clinic)
+    tts = ToneTts()
+    stt = ScriptedStt(["tell me everything"])
+    agent = ScriptedAgent([say(LONG)])
+    async with voice(SpeechEngines(stt=stt, tts=tts, agent_factory=lambda _p: agent)) as server:
+        peer, runner = await start_call(server)
+        await until(lambda: peer.receptionist_audio_ms > 300)
+        await quiet(peer)
+        peer.speak(tone(600))
+        await asyncio.wait_for(peer.closed.wait(), 20)
+        await runner
+        telephony = server.app.state.services.telephony
+    said = " ".join(tts.spoken)
+    assert MAX_DURATION.split(".")[0] in said
+    assert telephony.hangups == [peer.call_sid]
+    assert peer.stats.clears >= 1  # the long answer was cut off for the goodbye
