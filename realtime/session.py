@@ -225,7 +225,7 @@ class CallSession:
         await self.speaker.cancel()
         await self.listener.aclose()
         try:
-            await self._report(self.info, self.session_report())
+            await asyncio.wait_for(self._report(self.info, self.session_report()), 15)
         except Exception:  # Temporal down: Twilio's status callback still starts the wrap-up
             log.exception("session report failed", extra={"call_sid": self.info.call_sid})
 

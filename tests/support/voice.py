@@ -53,7 +53,13 @@ async def serve_voice(
     app = create_app(settings, engines, turn_settings)
     server = uvicorn.Server(
         uvicorn.Config(
-            app, host="127.0.0.1", port=port, log_config=None, ws="websockets-sansio", lifespan="on"
+            app,
+            host="127.0.0.1",
+            port=port,
+            log_config=None,
+            ws="websockets-sansio",
+            lifespan="on",
+            timeout_graceful_shutdown=10,
         )
     )
     task = asyncio.create_task(server.serve())
