@@ -10,7 +10,7 @@ staff task is opened. A reschedule releases the old time only once the new one i
 from __future__ import annotations
 
 from temporalio import workflow
-from temporalio.exceptions import ActivityError, FailureError
+from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
     from activities.booking import BookingActivities, CommitInput, FailInput
@@ -34,21 +34,12 @@ class BookingWorkflow:
     @workflow.run
     async def run(self, request: BookingInput) -> BookingOutcome:
         side_effects = queues.sibling(workflow.info().task_queue, queues.SIDE_EFFECTS)
-        try:
-            accepted = await workflow.execute_local_activity_method(
-                BookingActivities.accept_booking,
-                request,
-                start_to_close_timeout=policies.IN_CALL.start_to_close,
-                schedule_to_close_timeout=policies.IN_CALL.schedule_to_close,
-                retry_policy=policies.IN_CALL.retry,
-            )
-        except FailureError as err:  # local activities fail without an ActivityError wrapper
-            reason = policies.failure_type(err)
-            self._answer.reject(reason, f"booking not accepted: {reason}")
+        accepted = await self._answer.settle(
+            BookingActivities.accept_booking, request, "booking not accepted"
+        )
+        if accepted is None:
             await self._answer.finish()
-            return BookingOutcome(status="rejected", reason=reason)
-
-        self._answer.accept(accepted)
+            return BookingOutcome(status="rejected", reason=self._answer.reason)
         try:
             commit = await workflow.execute_activity_method(
                 BookingActivities.commit_to_ehr,

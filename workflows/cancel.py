@@ -4,7 +4,7 @@ time is freed, then confirmed to the patient."""
 from __future__ import annotations
 
 from temporalio import workflow
-from temporalio.exceptions import ActivityError, FailureError
+from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
     from activities.booking import BookingActivities
@@ -27,20 +27,14 @@ class CancelWorkflow:
     @workflow.run
     async def run(self, request: CancelInput) -> CancelOutcome:
         side_effects = queues.sibling(workflow.info().task_queue, queues.SIDE_EFFECTS)
-        try:
-            accepted = await workflow.execute_local_activity_method(
-                BookingActivities.accept_cancellation,
-                request,
-                start_to_close_timeout=policies.IN_CALL.start_to_close,
-                schedule_to_close_timeout=policies.IN_CALL.schedule_to_close,
-                retry_policy=policies.IN_CALL.retry,
+        if (
+            await self._answer.settle(
+                BookingActivities.accept_cancellation, request, "cancellation refused"
             )
-        except FailureError as err:  # local activities fail without an ActivityError wrapper
-            reason = policies.failure_type(err)
-            self._answer.reject(reason, f"cancellation refused: {reason}")
+            is None
+        ):
             await self._answer.finish()
-            return CancelOutcome(status="rejected", reason=reason)
-        self._answer.accept(accepted)
+            return CancelOutcome(status="rejected", reason=self._answer.reason)
         # The caller was told it is cancelled: ride out EHR outages for up to an hour, and hand
         # a refusal to staff rather than leave the patient believing something untrue.
         try:

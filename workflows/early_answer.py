@@ -11,11 +11,15 @@ update, is never asked).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import timedelta
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 from temporalio import workflow
-from temporalio.exceptions import ApplicationError
+from temporalio.exceptions import ApplicationError, FailureError
+
+with workflow.unsafe.imports_passed_through():
+    from workflows import policies
 
 T = TypeVar("T")
 ASK_GRACE = timedelta(seconds=10)
@@ -26,6 +30,24 @@ class EarlyAnswer(Generic[T]):
         self._value: T | None = None
         self._error: ApplicationError | None = None
         self._asked = False
+        self.reason: str | None = None
+
+    async def settle(self, step: Callable[..., Any], request: Any, refusal: str) -> T | None:
+        """Run the in-call acceptance step as a local activity and settle the answer with its
+        result; None (and ``reason`` set) when it refused."""
+        try:
+            value: T = await workflow.execute_local_activity_method(
+                step,
+                request,
+                start_to_close_timeout=policies.IN_CALL.start_to_close,
+                schedule_to_close_timeout=policies.IN_CALL.schedule_to_close,
+                retry_policy=policies.IN_CALL.retry,
+            )
+        except FailureError as err:  # local activities fail without an ActivityError wrapper
+            self.reason = policies.failure_type(err)
+            self.reject(self.reason, f"{refusal}: {self.reason}")
+            return None
+        return self.accept(value)
 
     def accept(self, value: T) -> T:
         self._value = value
