@@ -433,7 +433,13 @@ class SessionRecorder(dict):  # type: ignore[type-arg]
     def __init__(self) -> None:
         super().__init__()
         self.seen: list[Any] = []
+        self.stale: set[str] = set()  # still open from an earlier phase (stuck)
         self.on_new: Callable[[Any], None] | None = None
+
+    @property
+    def current(self) -> int:
+        """Open sessions of the running phase."""
+        return sum(1 for key in self if key not in self.stale)
 
     def __setitem__(self, key: str, session: Any) -> None:
         self.seen.append(session)
@@ -542,24 +548,50 @@ class PhaseResult:
     elapsed_s: float = 0.0
 
 
+def group_leftovers(leftovers: Sequence[str]) -> list[str]:
+    """Identical findings (but for the call) counted once."""
+    import collections
+    import re
+
+    counts = collections.Counter(re.sub(r"CA[0-9a-f]{32}", "CA...", item) for item in leftovers)
+    return [f"{n} x {item}" for item, n in counts.most_common()]
+
+
+def _chain(task: asyncio.Task[Any]) -> list[Any]:
+    """The coroutines a task is suspended in, outermost first (following ``await``)."""
+    chain, coro = [], task.get_coro()
+    while coro is not None and len(chain) < 100:
+        chain.append(coro)
+        coro = getattr(coro, "cr_await", None) or getattr(coro, "ag_await", None)
+    return chain
+
+
 def _where(task: asyncio.Task[Any] | None) -> str:
+    """Where a task is suspended: its innermost coroutine frame."""
     if task is None:
         return "?"
-    frames = task.get_stack()
+    frames = [
+        frame
+        for coro in _chain(task)
+        if (frame := getattr(coro, "cr_frame", None) or getattr(coro, "ag_frame", None))
+    ]
     if not frames:
         return "?"
     frame = frames[-1]
     return f"{Path(frame.f_code.co_filename).name}:{frame.f_lineno} ({frame.f_code.co_name})"
 
 
-def _awaits_in(task: asyncio.Task[Any], ended: asyncio.Event) -> bool:
-    """Whether ``task`` is a ``VoiceSessions.run`` handling the session owning ``ended``."""
-    coro = task.get_coro()
-    frame = getattr(coro, "cr_frame", None)
-    if getattr(coro, "__qualname__", "") != "VoiceSessions.run" or frame is None:
-        return False
-    session = frame.f_locals.get("session")
-    return session is not None and session.ended is ended
+def _handler_of(ended: asyncio.Event) -> asyncio.Task[Any] | None:
+    """The task running ``VoiceSessions.run`` for the session owning ``ended``."""
+    for task in asyncio.all_tasks():
+        for coro in _chain(task):
+            frame = getattr(coro, "cr_frame", None)
+            if getattr(coro, "__qualname__", "") != "VoiceSessions.run" or frame is None:
+                continue
+            session = frame.f_locals.get("session")
+            if session is not None and session.ended is ended:
+                return task
+    return None
 
 
 class Bench:
@@ -599,6 +631,7 @@ class Bench:
     ) -> PhaseResult:
         self.configure(mode)
         self.recorder.take()
+        self.recorder.stale = set(self.recorder)
         probes: list[BargeInProbe] = []
         if mode == "barge_in":
             frames = self.voice._turns.speech_start_ms // self.voice._turns.frame_ms
@@ -697,8 +730,8 @@ class Bench:
         del sessions
         probes.clear()
         result.leftovers = await self.wait_until_idle()
-        for leftover in result.leftovers[:5]:
-            print(f"  {name}: {leftover}", flush=True)
+        for line in group_leftovers(result.leftovers):
+            print(f"  {name}: {line}", flush=True)
         gc.collect()
         await self.wait_for_wrapups(result)
         return result
@@ -717,13 +750,13 @@ class Bench:
 
         deadline = time.monotonic() + 60
         while True:  # polled: the sessions are the server's, not ours to signal
-            if len(active) >= calls or finished() or time.monotonic() > deadline:
+            if active.current >= calls or finished() or time.monotonic() > deadline:
                 break
             await asyncio.sleep(0.05)
-        if finished() or not active:
+        if finished() or not active.current:
             return window
         await asyncio.sleep(self.args.settle_s)
-        sessions = list(active.values())
+        sessions = [s for key, s in list(active.items()) if key not in active.stale]
         up = len(sessions)
         marks = [len(s.output.stats.lateness_ms) for s in sessions]
         lag_mark, gc_mark = len(self.loop_lag_ms), len(self.gc_pauses_ms)
@@ -735,13 +768,13 @@ class Bench:
             profiler.enable()
         cpu0, wait0, wall0 = cpu_seconds(), runqueue_wait_s(), time.monotonic()
         window.started = wall0
-        window.active_min = len(active)
+        window.active_min = active.current
         window.rss_peak = rss_bytes()
         while True:
-            if time.monotonic() - wall0 >= window_s or len(active) < up or finished():
+            if time.monotonic() - wall0 >= window_s or active.current < up or finished():
                 break
             await asyncio.sleep(0.25)
-            window.active_min = min(window.active_min, len(active))
+            window.active_min = min(window.active_min, active.current)
             window.rss_peak = max(window.rss_peak, rss_bytes())
         window.ended = time.monotonic()
         if profiler is not None:
@@ -763,17 +796,20 @@ class Bench:
                 window.per_call_p99_ms.append(pct(chunk, 99) or 0.0)
         return window
 
-    async def wait_until_idle(self, timeout: float = 60.0) -> list[str]:
+    async def wait_until_idle(self, timeout: float = 20.0) -> list[str]:
         """Until every session of the phase has closed (and reported); then what is left over:
         sessions still open, and turn tasks still pending in sessions that have ended."""
         deadline = time.monotonic() + timeout
         while True:
-            if not self.recorder or time.monotonic() > deadline:
+            if not self.recorder.current or time.monotonic() > deadline:
                 break
             await asyncio.sleep(0.1)
+        earlier, self.recorder.stale = self.recorder.stale, set()
         leftovers = []
-        for session in list(self.recorder.values()):
-            run = next((t for t in asyncio.all_tasks() if _awaits_in(t, session.ended)), None)
+        for key, session in list(self.recorder.items()):
+            if key in earlier:
+                continue
+            run = _handler_of(session.ended)
             leftovers.append(
                 f"session {session.info.call_sid} still open {timeout:.0f} s after its phase "
                 f"(ended={session.ended.is_set()}; its handler at {_where(run)})"
@@ -785,11 +821,29 @@ class Bench:
                 continue
             owner = getattr(coro, "cr_frame", None)
             session = owner.f_locals.get("self") if owner is not None else None
-            if session is not None and session.ended.is_set():
+            if (
+                session is not None
+                and session.ended.is_set()
+                and session.info.call_sid not in earlier
+            ):
                 leftovers.append(
                     f"{name} of ended call {session.info.call_sid} still pending at {_where(task)}"
                 )
         return leftovers
+
+    async def release_stuck(self, timeout: float = 20.0) -> None:
+        """Cancel the handlers and turns of sessions that never closed, while the database and
+        Temporal are still up for their reports (else they report into a torn-down stack)."""
+        deadline = time.monotonic() + timeout
+        while self.recorder and time.monotonic() < deadline:
+            for session in list(self.recorder.values()):
+                handler = _handler_of(session.ended)
+                if handler is not None:
+                    handler.cancel()
+                turn = getattr(session, "_turn", None)
+                if turn is not None:
+                    turn.cancel()
+            await asyncio.sleep(0.5)
 
     async def monitor_loop(self) -> None:
         """The server loop's own lateness on 20 ms sleeps, for the whole run."""
@@ -875,6 +929,7 @@ def capacity_ok(phase: PhaseResult) -> bool:
         and not phase.errors
         and not phase.timeouts
         and not phase.fatal
+        and not any(item.startswith("session ") for item in phase.leftovers)
         and phase.window.active_min >= phase.calls
     )
 
@@ -964,7 +1019,7 @@ def print_capacity_section(steps: Sequence[PhaseResult]) -> int:
         "overhead p50", "overhead p95", "server CPU", "CPU/call", "waiting", "loop lag p99",
         "GC max",
         "RSS/call",
-        "peer queue max", "callers: procs, CPU, lag p99", "failed", "wrap-ups", "ok",
+        "peer queue max", "callers: procs, CPU, lag p99", "failed", "wrap-ups", "stuck", "ok",
     ]  # fmt: skip
     body = []
     best = 0
@@ -995,6 +1050,7 @@ def print_capacity_section(steps: Sequence[PhaseResult]) -> int:
                 f"{fmt(step.caller_lag_p99_ms)} ms",
                 str(len(step.timeouts) + len(step.errors)),
                 f"{step.wrapups_persisted}/{len(step.call_sids)}",
+                str(sum(1 for x in step.leftovers if x.startswith("session "))),
                 "yes" if ok else "NO",
             ]
         )
@@ -1007,8 +1063,9 @@ def print_capacity_section(steps: Sequence[PhaseResult]) -> int:
         f"caller turns that ended in the window; CPU/call = server CPU per second of call; "
         f"waiting = share of the window the server "
         f"thread was runnable while another process held CPU {SERVER_CPU}; GC max = longest "
-        f"cyclic-GC pause in the server; ok = jitter p99 < {goal:.0f} ms, overhead "
-        f"p95 < {overhead:.0f} ms, every call up, no failed calls",
+        f"cyclic-GC pause in the server; stuck = sessions still open 20 s after their callers "
+        f"hung up; ok = jitter p99 < {goal:.0f} ms, overhead "
+        f"p95 < {overhead:.0f} ms, every call up, none failed or stuck",
         flush=True,
     )
     for step in steps:
@@ -1157,8 +1214,9 @@ async def benchmark(args: argparse.Namespace) -> int:
         finally:
             lag_monitor.cancel()
             gc.callbacks.remove(bench._on_gc)
-            for leftover in await bench.wait_until_idle():
-                print(f"  at shutdown: {leftover}", flush=True)
+            for line in group_leftovers(await bench.wait_until_idle()):
+                print(f"  at shutdown: {line}", flush=True)
+            await bench.release_stuck()
             server.should_exit = True
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(serving, 30)
