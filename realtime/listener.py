@@ -91,7 +91,10 @@ class Listener:
         await self._stt.end_of_speech()
         timeout = self._settings.stt_final_timeout_ms / 1000
         try:
-            final = await asyncio.wait_for(self._finals.get(), timeout)
+            async with asyncio.timeout(
+                timeout
+            ):  # not wait_for: it can swallow cancellation on 3.11
+                final = await self._finals.get()
             text, confidence, timed_out = final.text, final.confidence, False
         except TimeoutError:
             text, confidence, timed_out = self._interim, (0.6 if self._interim else 0.0), True

@@ -145,7 +145,8 @@ class PacedOutput:
         """The pacing loop; runs for the whole call."""
         while True:
             while not self._queue:
-                self._next_due = None
+                # Keep the schedule across a momentary gap (streaming TTS): resetting it here
+                # would send the next chunks as fast as they arrive, far ahead of real time.
                 self._wakeup.clear()
                 await self._wakeup.wait()
             now = self._clock()

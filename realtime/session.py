@@ -311,6 +311,8 @@ class CallSession:
         )
 
     async def _on_utterance(self, utterance: Utterance) -> None:
+        if self.ended.is_set():
+            return  # the call is closing: start nothing new
         self._last_activity = self._clock()
         if self._paused_by_caller:
             if self._is_backchannel(utterance) or self._committing:

@@ -101,8 +101,11 @@ class Speaker:
         stream = source.__aiter__()
         try:
             while True:
+                # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancellation
+                # that arrives when the chunk is already ready, leaving a "cancelled" turn alive.
                 try:
-                    chunk = await asyncio.wait_for(stream.__anext__(), self._stall_s)
+                    async with asyncio.timeout(self._stall_s):
+                        chunk = await stream.__anext__()
                 except StopAsyncIteration:
                     return
                 if self.first_byte_at is None:

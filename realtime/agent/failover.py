@@ -35,9 +35,9 @@ class FailoverAgent:
         produced = False
         while True:
             try:
-                event = await asyncio.wait_for(
-                    stream.__anext__(), None if produced else self._stall_s
-                )
+                # asyncio.timeout, not wait_for: wait_for can swallow cancellation on 3.11.
+                async with asyncio.timeout(None if produced else self._stall_s):
+                    event = await stream.__anext__()
             except StopAsyncIteration:
                 return
             except Exception as exc:  # stall or provider error: switch if nothing was said yet
