@@ -36,8 +36,12 @@ def _run(url: str | URL, action: str, *args: object, **kwargs: object) -> None:
         engine.dispose()
 
 
-def upgrade(url: str | URL, revision: str = "head") -> None:
-    """Bring the database at ``url`` to ``revision`` (creating it when it is a new SQLite file)."""
+def upgrade(url: str | URL, revision: str = "heads") -> None:
+    """Bring the database at ``url`` to ``revision`` (creating it when it is a new SQLite file).
+
+    ``heads`` rather than ``head``: features developed side by side may each add a revision on
+    the same parent until a merge revision joins them.
+    """
     _run(url, "upgrade", revision)
 
 
@@ -45,6 +49,7 @@ def downgrade(url: str | URL, revision: str) -> None:
     _run(url, "downgrade", revision)
 
 
-def autogenerate(url: str | URL, message: str) -> None:
-    """Developer tool: write a new revision from the difference between models and ``url``."""
-    _run(url, "revision", message=message, autogenerate=True)
+def autogenerate(url: str | URL, message: str, rev_id: str, parent: str = "head") -> None:
+    """Developer tool: write revision ``rev_id`` (child of ``parent``) from the difference
+    between the models and the database at ``url`` (which must be at the current heads)."""
+    _run(url, "revision", message=message, autogenerate=True, rev_id=rev_id, head=parent)
