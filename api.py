@@ -8,6 +8,7 @@ missing, and the client is connected on first use.
 from __future__ import annotations
 
 import asyncio
+import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -15,14 +16,22 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from temporalio.client import Client
 
+from adminapi.app import install as install_admin
+from adminapi.audit import build_router as build_audit_router
 from core.db import Database
+from core.security.codec_server import build_router as build_codec_router
+from core.security.crypto import keyring
+from core.security.headers import SecurityHeaders
 from core.settings import Settings, get_settings
 from core.temporal import TemporalUnavailable, connect
 from durable.calls import CallEvents
-from realtime.engines import SpeechEngines, offline_engines
+from realtime.engines import ClinicEngines, EngineChoice
+from realtime.outbound_calls import build_outbound_router
+from realtime.sms_replies import build_sms_router
 from realtime.telephony import RecordedTelephony, Telephony, TwilioTelephony
 from realtime.turns import TurnSettings
 from realtime.twilio_edge import build_router
+from realtime.twilio_security import announce_signature_mode, webhook_limiter
 from realtime.voice_sessions import VoiceSessions
 
 
@@ -40,7 +49,7 @@ class Services:
     def __init__(
         self,
         settings: Settings,
-        engines: SpeechEngines | None = None,
+        engines: EngineChoice | None = None,
         turn_settings: TurnSettings | None = None,
     ) -> None:
         self.settings = settings
@@ -48,11 +57,12 @@ class Services:
         self._temporal: Client | None = None
         self._temporal_lock = asyncio.Lock()
         self.telephony = telephony_for(settings)
+        self.engines = engines or ClinicEngines(settings)
         self.voice = VoiceSessions(
             settings,
             self.db,
             self.temporal,
-            engines or offline_engines(),
+            self.engines,
             self.telephony,
             turn_settings,
         )
@@ -71,6 +81,8 @@ class Services:
             return self._temporal
 
     async def close(self) -> None:
+        if isinstance(self.engines, ClinicEngines):
+            await self.engines.aclose()
         await self.db.dispose()
 
 
@@ -88,7 +100,7 @@ async def _check(probe: asyncio.Future[object] | object, timeout: float = 2.0) -
 
 def create_app(
     settings: Settings | None = None,
-    engines: SpeechEngines | None = None,
+    engines: EngineChoice | None = None,
     turn_settings: TurnSettings | None = None,
 ) -> FastAPI:
     settings = settings or get_settings()
@@ -97,13 +109,28 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.services = services
+        # Everything allocated so far (modules, engines, the ORM) lives as long as the process:
+        # moved out of the collector's generations, a full collection no longer walks ~190k
+        # objects in one 100+ ms pause that every call's audio pacing would feel (bench/voice).
+        gc.collect()
+        gc.freeze()
         try:
             yield
         finally:
             await services.close()
+            gc.unfreeze()  # several apps in one process (tests): let the next one collect
 
+    announce_signature_mode(settings)
+    keyring()  # load (or create) it now, so a bad key configuration fails at startup
     app = FastAPI(title="Clinic receptionist", version="0.1.0", lifespan=lifespan)
-    app.include_router(build_router(services))
+    app.add_middleware(SecurityHeaders)
+    twilio_limit = webhook_limiter(settings)  # one budget per address across every webhook
+    app.include_router(build_router(services), dependencies=twilio_limit)
+    app.include_router(build_sms_router(services), dependencies=twilio_limit)
+    app.include_router(build_outbound_router(services), dependencies=twilio_limit)
+    install_admin(app)
+    app.include_router(build_codec_router(settings, services.db))
+    app.include_router(build_audit_router())
 
     @app.get("/healthz", tags=["operations"])
     async def healthz(request: Request) -> JSONResponse:

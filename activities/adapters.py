@@ -13,6 +13,7 @@ from integrations.crm.protocol import CrmAdapter
 from integrations.ehr.protocol import EhrAdapter
 from integrations.eligibility.protocol import EligibilityChecker
 from integrations.messaging.protocol import MessageSender
+from integrations.outbound.protocol import Dialer
 from integrations.registry import AdapterContext, AdapterRegistry
 
 
@@ -61,4 +62,8 @@ class ClinicAdapters:
 
     async def eligibility(self, clinic_id: str) -> EligibilityChecker:
         adapter: EligibilityChecker = await self._get(clinic_id, "eligibility")
+        return adapter
+
+    async def dialer(self, clinic_id: str) -> Dialer:
+        adapter: Dialer = await self._get(clinic_id, "dialer")
         return adapter

@@ -5,7 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import func
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 from temporalio import activity
@@ -13,6 +12,7 @@ from temporalio import activity
 from activities.adapters import ClinicAdapters
 from activities.errors import classified
 from activities.keys import workflow_key
+from core.messages import spoken_time
 from core.models import (
     ACTIVE_APPOINTMENT_STATUSES,
     Appointment,
@@ -31,6 +31,9 @@ from core.scheduling import (
     confirm_hold,
     free_appointment_time,
 )
+from core.scheduling.alternatives import nearby_slots
+from core.security import audit
+from core.security.crypto import identity_index
 from integrations.ehr.protocol import EhrBooking, EhrPatient
 from integrations.errors import PermanentError
 from workflows.contracts import (
@@ -59,6 +62,26 @@ class FailInput:
     reason: str
 
 
+@dataclass(frozen=True)
+class AlternativesInput:
+    appointment_id: str  # the appointment whose time the EHR gave away
+    limit: int = 3
+
+
+@dataclass(frozen=True)
+class Alternative:
+    """An open time to offer instead (no patient data: it sits in workflow history)."""
+
+    provider_id: str
+    provider_name: str
+    starts_at: datetime  # UTC
+    when: str  # spoken-style, in the clinic's time zone
+
+    @property
+    def phrase(self) -> str:
+        return f"{self.when} with {self.provider_name}"
+
+
 async def find_or_create_patient(
     session: AsyncSession, clinic_id: str, details: PatientDetails
 ) -> Patient:
@@ -67,9 +90,8 @@ async def find_or_create_patient(
         await session.exec(
             select(Patient).where(
                 Patient.clinic_id == clinic_id,
-                func.lower(Patient.first_name) == details.first_name.strip().lower(),
-                func.lower(Patient.last_name) == details.last_name.strip().lower(),
-                Patient.date_of_birth == details.date_of_birth,
+                Patient.identity_index
+                == identity_index(details.first_name, details.last_name, details.date_of_birth),
             )
         )
     ).first()
@@ -149,7 +171,7 @@ class BookingActivities:
             kind = await session.get(AppointmentType, appointment.appointment_type_id)
             clinic = await session.get(Clinic, appointment.clinic_id)
             assert provider and kind and clinic
-            return BookingAccepted(
+            accepted = BookingAccepted(
                 appointment_id=appointment.id,
                 patient_id=patient.id,
                 provider_name=provider.name,
@@ -157,6 +179,12 @@ class BookingActivities:
                 starts_at=appointment.starts_at,
                 time_zone=clinic.time_zone,
             )
+        # After the booking's own transaction, so the audit chain's lock never lengthens it.
+        await audit.system_access(
+            self._db, "booking", clinic_id=request.clinic_id, record_type="patient",
+            record_id=accepted.patient_id, detail={"appointment_id": accepted.appointment_id},
+        )  # fmt: skip
+        return accepted
 
     async def _ehr_booking(self, appointment: Appointment) -> EhrBooking:
         async with self._db.read() as session:
@@ -164,6 +192,10 @@ class BookingActivities:
             provider = await session.get(Provider, appointment.provider_id)
             kind = await session.get(AppointmentType, appointment.appointment_type_id)
         assert patient and provider and kind
+        await audit.system_access(
+            self._db, "booking", clinic_id=patient.clinic_id, record_type="patient",
+            record_id=patient.id, action=audit.Action.DISCLOSE, detail={"to": "ehr"},
+        )  # fmt: skip
         return EhrBooking(
             booking_key=workflow_key("/ehr"),
             appointment_id=appointment.id,
@@ -235,6 +267,22 @@ class BookingActivities:
             appointment.cancel_reason = request.reason[:200]
             appointment.updated_at = datetime.now(UTC)
             session.add(appointment)
+
+    @activity.defn(name="find_alternatives")
+    @classified
+    async def find_alternatives(self, request: AlternativesInput) -> list[Alternative]:
+        """Open times near the one the EHR gave away, same visit type, same provider first."""
+        async with self._db.read() as session:
+            taken = await session.get(Appointment, request.appointment_id)
+            if taken is None:
+                raise NotFound("unknown appointment")
+            slots = await nearby_slots(session, taken, limit=request.limit)
+        return [
+            Alternative(
+                s.provider_id, s.provider_name, s.starts_at, spoken_time(s.starts_at, s.time_zone)
+            )
+            for s in slots
+        ]
 
     @activity.defn(name="accept_cancellation")
     @classified

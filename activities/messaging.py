@@ -12,6 +12,7 @@ from temporalio import activity
 from activities.adapters import ClinicAdapters
 from activities.errors import classified
 from activities.keys import workflow_key
+from core.campaigns.store import is_opted_out
 from core.messages import MessageContext, render
 from core.models import (
     Appointment,
@@ -23,6 +24,7 @@ from core.models import (
     Provider,
 )
 from core.scheduling import NotFound
+from core.security import audit
 from integrations.messaging.protocol import OutgoingMessage
 
 
@@ -31,6 +33,7 @@ class NotifyInput:
     appointment_id: str
     purpose: str  # one of core.messages.PURPOSES
     previous_appointment_id: str | None = None
+    alternatives: tuple[str, ...] = ()  # open times to offer, spoken-style (core.messages)
 
 
 @dataclass(frozen=True)
@@ -109,8 +112,18 @@ class MessagingActivities:
                     )
                 )
             ).first()
+            # A STOP is honoured here too, even for a patient record created after it.
+            opted_out = (
+                patient is not None
+                and patient.phone is not None
+                and await is_opted_out(session, appointment.clinic_id, patient.phone)
+            )
         assert patient and provider and clinic
-        if patient.phone and not patient.sms_opt_out:
+        await audit.system_access(
+            self._db, "messaging", clinic_id=clinic.id, record_type="patient",
+            record_id=patient.id, action=audit.Action.DISCLOSE, detail={"to": request.purpose},
+        )  # fmt: skip
+        if patient.phone and not patient.sms_opt_out and not opted_out:
             channel, recipient = "sms", patient.phone
         elif patient.email:
             channel, recipient = "email", patient.email
@@ -125,6 +138,7 @@ class MessagingActivities:
                 starts_at=appointment.starts_at,
                 time_zone=clinic.time_zone,
                 previous_starts_at=previous.starts_at if previous else None,
+                alternatives=request.alternatives,
             ),
         )
         row = await self.deliver(

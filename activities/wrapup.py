@@ -10,10 +10,14 @@ from temporalio import activity
 from activities.adapters import ClinicAdapters
 from activities.errors import classified
 from activities.keys import workflow_key
-from core.models import Call, CallDirection, CallOutcome, Patient, TranscriptTurn
+from core.clinic_config import clinic_engines
+from core.models import Call, CallDirection, CallOutcome, Clinic, Patient, TranscriptTurn
 from core.scheduling import NotFound
-from core.summary import CallFacts, summarize
+from core.security import audit
+from core.summary import CallFacts
 from integrations.crm.protocol import CrmNote
+from integrations.summaries.choice import CallSummaries
+from integrations.summaries.protocol import SummaryRequest
 from workflows.contracts import CallStatusUpdate, SessionReport, WrapUpInput
 
 # Twilio's terminal statuses for calls that never reached the receptionist.
@@ -33,9 +37,10 @@ class PersistCallInput:
 
 
 class WrapUpActivities:
-    def __init__(self, adapters: ClinicAdapters) -> None:
+    def __init__(self, adapters: ClinicAdapters, summaries: CallSummaries) -> None:
         self._adapters = adapters
         self._db = adapters.db
+        self._summaries = summaries
 
     @activity.defn(name="persist_call")
     @classified
@@ -85,7 +90,12 @@ class WrapUpActivities:
                     )
                     turn.text, turn.interrupted = line.text, line.interrupted
                     session.add(turn)
-            return call.id
+        await audit.system_access(
+            self._db, "wrapup", clinic_id=call.clinic_id, record_type="call", record_id=call.id,
+            action=audit.Action.UPDATE,
+            detail={"transcript_turns": len(report.transcript) if report else 0},
+        )  # fmt: skip
+        return call.id
 
     async def _call(self, call_id: str) -> Call:
         async with self._db.read() as session:
@@ -99,27 +109,38 @@ class WrapUpActivities:
     async def summarize_call(self, call_id: str) -> str:
         call = await self._call(call_id)
         async with self._db.read() as session:
-            caller_lines = list(
+            clinic = await session.get(Clinic, call.clinic_id)
+            turns = list(
                 (
                     await session.exec(
-                        select(TranscriptTurn.text)
-                        .where(TranscriptTurn.call_id == call_id, TranscriptTurn.role == "caller")
+                        select(TranscriptTurn.role, TranscriptTurn.text)
+                        .where(TranscriptTurn.call_id == call_id)
                         .order_by(TranscriptTurn.seq)  # type: ignore[arg-type]
                     )
                 ).all()
             )
-        summary = summarize(
-            CallFacts(
-                direction=str(call.direction),
-                started_at=call.started_at,
-                ended_at=call.ended_at,
-                outcome=str(call.outcome),
-                caller_lines=caller_lines,
-                tools_used=call.tools_used,
-                transfer_reason=call.transfer_reason,
-                failovers=tuple(call.failovers),
-            )
+        if clinic is None:
+            raise NotFound("unknown clinic")
+        facts = CallFacts(
+            direction=str(call.direction),
+            started_at=call.started_at,
+            ended_at=call.ended_at,
+            outcome=str(call.outcome),
+            caller_lines=[text for role, text in turns if role == "caller"],
+            tools_used=call.tools_used,
+            transfer_reason=call.transfer_reason,
+            failovers=tuple(call.failovers),
         )
+        spoken = [(role, text) for role, text in turns if role in ("caller", "agent")]
+        summary, engine = await self._summaries.summarize(
+            clinic_engines(clinic).summary,
+            SummaryRequest(clinic.name, clinic.time_zone, facts, spoken),
+        )
+        if engine == "claude":
+            await audit.system_access(
+                self._db, "wrapup", clinic_id=call.clinic_id, record_type="call",
+                record_id=call_id, action=audit.Action.DISCLOSE, detail={"to": "claude"},
+            )  # fmt: skip
         async with self._db.write() as session:
             stored = await session.get(Call, call_id)
             assert stored is not None
@@ -135,6 +156,11 @@ class WrapUpActivities:
         if call.patient_id:
             async with self._db.read() as session:
                 patient = await session.get(Patient, call.patient_id)
+            if patient is not None:
+                await audit.system_access(
+                    self._db, "wrapup", clinic_id=call.clinic_id, record_type="patient",
+                    record_id=patient.id, action=audit.Action.DISCLOSE, detail={"to": "crm"},
+                )  # fmt: skip
         crm = await self._adapters.crm(call.clinic_id)
         return await crm.write_note(
             CrmNote(

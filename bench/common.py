@@ -66,7 +66,8 @@ def p99(values: Sequence[float]) -> float:
 
 @dataclass(frozen=True)
 class Row:
-    """One measured quantity. ``goal`` bounds the p95 (same unit); ratio = p95 / goal."""
+    """One measured quantity. ``goal`` bounds the p95 (same unit), from above unless
+    ``at_least`` (a floor, such as calls held); ratio = p95 / goal either way."""
 
     name: str
     n: int
@@ -76,6 +77,7 @@ class Row:
     goal: float | None = None
     unit: str = "ms"
     goal_stat: str = "p95"  # which statistic the goal bounds: "median", "p95" or "p99"
+    at_least: bool = False  # the goal is a floor: the statistic must reach it
 
     @classmethod
     def of(
@@ -102,7 +104,9 @@ class Row:
     @property
     def meets_goal(self) -> bool | None:
         ratio = self.ratio
-        return None if ratio is None else ratio <= 1.0
+        if ratio is None:
+            return None
+        return ratio >= 1.0 if self.at_least else ratio <= 1.0
 
 
 def _fmt(value: float | None, unit: str) -> str:
@@ -117,11 +121,11 @@ def _goal_cell(row: Row) -> str:
     if row.goal is None:
         return "-"
     prefix = "" if row.goal_stat == "p95" else f"{row.goal_stat} "
-    return f"{prefix}<= {_fmt(row.goal, row.unit)}"
+    return f"{prefix}{'>=' if row.at_least else '<='} {_fmt(row.goal, row.unit)}"
 
 
 def format_table(rows: Sequence[Row]) -> str:
-    header = ["name", "n", "median", "p95", "p99", "goal (p95)", "ratio"]
+    header = ["name", "n", "median", "p95", "p99", "goal", "ratio"]
     body = []
     for row in rows:
         ratio = row.ratio
@@ -133,7 +137,7 @@ def format_table(rows: Sequence[Row]) -> str:
                 _fmt(row.p95, row.unit),
                 _fmt(row.p99, row.unit),
                 _goal_cell(row),
-                "-" if ratio is None else f"{ratio:.2f}{'' if ratio <= 1 else ' MISS'}",
+                "-" if ratio is None else f"{ratio:.2f}{'' if row.meets_goal else ' MISS'}",
             ]
         )
     widths = [max(len(line[i]) for line in [header, *body]) for i in range(len(header))]

@@ -17,12 +17,14 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from sqlmodel import col, delete, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from core.campaigns.config import OutreachConfig
 from core.models import (
     AppointmentType,
     AppointmentTypeProvider,
     Clinic,
     ClinicHoliday,
     ClinicPhoneNumber,
+    OutreachSettings,
     Provider,
     ProviderSchedule,
     ScheduleException,
@@ -154,6 +156,55 @@ class AdapterChoice(BaseModel):
     settings: dict[str, Any] = Field(default_factory=dict)
 
 
+class PronunciationDictionaryRef(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    id: str = Field(min_length=1, max_length=64)
+    version_id: str = Field(min_length=1, max_length=64)
+
+
+class EnginesConfig(BaseModel):
+    """Which speech and conversation engines the clinic's calls use (embedded defaults: offline).
+
+    Cloud engines need their provider key in the process settings; without it a call falls
+    back to the embedded engine (logged). ``on_llm_failure`` decides what a caller gets when
+    Claude fails within a turn: the RuleAgent carries on, or an apology and a transfer.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    stt: Literal["deepgram", "offline"] = "offline"
+    agent: Literal["claude", "rule"] = "rule"
+    tts: Literal["elevenlabs", "flite"] = "flite"
+    summary: Literal["claude", "rule"] = "rule"
+    on_llm_failure: Literal["rule_agent", "transfer"] = "rule_agent"
+    claude_model: str | None = Field(default=None, min_length=1, max_length=100)
+    claude_max_tokens: Annotated[int, Field(gt=0, le=4096)] | None = None
+    # ElevenLabs speaks with the clinic's ``voice`` (a voice id). Aliases fix how names and
+    # terms are said ({"Nguyen": "Win"}); dictionaries are ElevenLabs pronunciation dictionaries.
+    pronunciations: dict[str, str] = Field(default_factory=dict, max_length=200)
+    pronunciation_dictionaries: list[PronunciationDictionaryRef] = Field(
+        default_factory=list, max_length=3
+    )
+
+    @field_validator("pronunciations")
+    @classmethod
+    def _aliases(cls, value: dict[str, str]) -> dict[str, str]:
+        for word, spoken in value.items():
+            if not 0 < len(word.strip()) <= 64 or not 0 < len(spoken.strip()) <= 200:
+                raise ValueError(f"{word!r}: give a word (≤ 64 chars) and how to say it (≤ 200)")
+        return value
+
+
+# Stored with the adapter choices (a JSON column) under this key: no schema change.
+ENGINES_KEY = "engines"
+
+
+def clinic_engines(clinic: Clinic) -> EnginesConfig:
+    """The clinic's engine choice as stored by ``apply_clinic_config``."""
+    return EnginesConfig.model_validate((clinic.adapters or {}).get(ENGINES_KEY) or {})
+
+
 class ClinicConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -175,6 +226,7 @@ class ClinicConfig(BaseModel):
     faq: dict[str, str] = Field(default_factory=dict)
     accepted_insurance: list[str] = Field(default_factory=list)
     adapters: dict[str, AdapterChoice] = Field(default_factory=dict)
+    engines: EnginesConfig = Field(default_factory=EnginesConfig)
     slot_step_minutes: Annotated[int, Field(gt=0, le=240)] = 15
     grid_minutes: Annotated[int, Field(gt=0, le=60)] = 5
 
@@ -188,8 +240,12 @@ class ClinicConfig(BaseModel):
     min_notice_minutes: Annotated[int, Field(ge=0)] = 60
     booking_horizon_days: Annotated[int, Field(gt=0, le=730)] = 90
     hold_ttl_seconds: Annotated[int, Field(ge=30, le=3600)] = 300
+    # Days kept before the retention purge deletes them (docs/security.md).
+    recording_retention_days: Annotated[int, Field(ge=1, le=36500)] = 90
+    transcript_retention_days: Annotated[int, Field(ge=1, le=36500)] = 2190
     providers: list[ProviderConfig] = Field(default_factory=list)
     appointment_types: list[AppointmentTypeConfig] = Field(default_factory=list)
+    outreach: OutreachConfig = Field(default_factory=OutreachConfig)
 
     _week = field_validator("business_hours")(_check_week)
 
@@ -231,6 +287,8 @@ class ClinicConfig(BaseModel):
                         f"appointment_types.{i}.{field}: must be a multiple of grid_minutes "
                         f"({self.grid_minutes})"
                     )
+        if ENGINES_KEY in self.adapters:
+            errors.append(f"adapters.{ENGINES_KEY}: reserved; choose engines in 'engines'")
         if self.slot_step_minutes % self.grid_minutes:
             errors.append("slot_step_minutes: must be a multiple of grid_minutes")
         if errors:
@@ -265,6 +323,8 @@ _CLINIC_FIELDS = (
     "min_notice_minutes",
     "booking_horizon_days",
     "hold_ttl_seconds",
+    "recording_retention_days",
+    "transcript_retention_days",
 )
 
 
@@ -283,6 +343,8 @@ async def apply_clinic_config(session: AsyncSession, config: ClinicConfig) -> Cl
         day: [i.as_pair() for i in intervals] for day, intervals in config.business_hours.items()
     }
     clinic.adapters = {kind: choice.model_dump() for kind, choice in config.adapters.items()}
+    if engines := config.engines.model_dump(exclude_defaults=True):
+        clinic.adapters[ENGINES_KEY] = engines
     session.add(clinic)
     await session.flush()
 
@@ -295,6 +357,9 @@ async def apply_clinic_config(session: AsyncSession, config: ClinicConfig) -> Cl
         session.add(ClinicHoliday(clinic_id=clinic.id, day=holiday.day, name=holiday.name))
     for number in config.phone_numbers:
         session.add(ClinicPhoneNumber(clinic_id=clinic.id, e164=number))
+    await session.merge(
+        OutreachSettings(clinic_id=clinic.id, config=config.outreach.model_dump(mode="json"))
+    )
 
     existing = {
         p.key: p

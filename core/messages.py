@@ -17,6 +17,8 @@ class MessageContext:
     starts_at: datetime
     time_zone: str
     previous_starts_at: datetime | None = None
+    # Open times to offer instead, already spoken-style ("Tue, Nov 24 at 9:15 AM with Dr. Lee").
+    alternatives: tuple[str, ...] = ()
 
 
 def spoken_time(at: datetime, time_zone: str) -> str:
@@ -30,6 +32,8 @@ def render(purpose: str, ctx: MessageContext) -> tuple[str, str]:
     when = spoken_time(ctx.starts_at, ctx.time_zone)
     before = spoken_time(ctx.previous_starts_at, ctx.time_zone) if ctx.previous_starts_at else when
     call = f" Questions? Call {ctx.clinic_phone}." if ctx.clinic_phone else ""
+    offer = "; ".join(ctx.alternatives)
+    book_one = f"Call {ctx.clinic_phone} to take one, or our" if ctx.clinic_phone else "Our"
     texts = {
         "confirmation": (
             "Your appointment is booked",
@@ -55,6 +59,17 @@ def render(purpose: str, ctx: MessageContext) -> tuple[str, str]:
             f"{ctx.clinic_name}: your appointment on {when} is cancelled.{call}",
         ),
     }
+    if ctx.alternatives:  # the EHR gave the chosen time away: offer others, not a dead end
+        texts["booking_failed"] = (
+            "That time was just taken",
+            f"{ctx.clinic_name}: {when} was just taken, sorry. Open times: {offer}. "
+            f"{book_one} staff will call you.",
+        )
+        texts["reschedule_failed"] = (
+            "That time was just taken",
+            f"{ctx.clinic_name}: the new time was just taken, so your appointment on {before} "
+            f"stands. Open times: {offer}. {book_one} staff will call you.",
+        )
     if purpose not in texts:
         raise ValueError(f"unknown message purpose {purpose!r}")
     return texts[purpose]

@@ -1,11 +1,19 @@
-"""Connecting to Temporal, with one data converter for every client and worker."""
+"""Connecting to Temporal, with one data converter for every client and worker.
+
+The converter serialises with pydantic, encrypts every payload (``EncryptionCodec``) and moves
+failure messages and stack traces into an encoded (so encrypted) attribute: an exception text
+that quotes patient details never reaches the server in plaintext.
+"""
 
 from __future__ import annotations
 
+import dataclasses
+
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
-from temporalio.converter import DataConverter
+from temporalio.converter import DataConverter, DefaultFailureConverterWithEncodedAttributes
 
+from core.security.payload_codec import EncryptionCodec
 from core.settings import Settings
 
 
@@ -14,7 +22,11 @@ class TemporalUnavailable(RuntimeError):
 
 
 def data_converter() -> DataConverter:
-    return pydantic_data_converter
+    return dataclasses.replace(
+        pydantic_data_converter,
+        payload_codec=EncryptionCodec(),
+        failure_converter_class=DefaultFailureConverterWithEncodedAttributes,
+    )
 
 
 async def connect(settings: Settings) -> Client:

@@ -17,7 +17,7 @@ from core.db import Database
 from core.settings import Settings
 
 ENTRY_POINT_GROUP = "receptionist.adapters"
-KINDS = ("ehr", "sms", "email", "crm", "eligibility")
+KINDS = ("ehr", "sms", "email", "crm", "eligibility", "dialer")
 
 
 @dataclass(frozen=True)
@@ -32,7 +32,11 @@ Factory = Callable[[dict[str, Any], AdapterContext], Any]
 
 # Built-ins as "module:attribute", imported on first use so unused SDKs are never loaded.
 BUILTIN: dict[str, dict[str, str]] = {
-    "ehr": {"local": "integrations.ehr.local:LocalEhr"},
+    "ehr": {
+        "local": "integrations.ehr.local:LocalEhr",
+        "fhir": "integrations.ehr.fhir:FhirEhr",
+        "hl7": "integrations.ehr.hl7.adapter:Hl7Ehr",
+    },
     "sms": {
         "outbox": "integrations.messaging.outbox:OutboxSender",
         "twilio": "integrations.messaging.twilio_sms:TwilioSmsSender",
@@ -50,6 +54,10 @@ BUILTIN: dict[str, dict[str, str]] = {
         "local": "integrations.eligibility.local:LocalEligibility",
         "clearinghouse": "integrations.eligibility.clearinghouse:ClearinghouseEligibility",
     },
+    "dialer": {
+        "local": "integrations.outbound.local:LocalDialer",
+        "twilio": "integrations.outbound.twilio_voice:TwilioDialer",
+    },
 }
 DEFAULTS = {
     "ehr": "local",
@@ -57,6 +65,7 @@ DEFAULTS = {
     "email": "outbox",
     "crm": "local",
     "eligibility": "local",
+    "dialer": "local",
 }
 
 

@@ -22,6 +22,7 @@ from realtime.tts.protocol import TextToSpeech
 class CallerLine:
     text: str
     barge_in_after_ms: int | None = None  # speak this long into the receptionist's reply
+    pause_s: float = 0.0  # stay silent this long first (the session's idle timers may speak)
 
 
 @dataclass
@@ -89,6 +90,13 @@ async def place_call(
             else:
                 await _receptionist_started(peer, last_spoke, turn_timeout_s)
                 await asyncio.sleep(line.barge_in_after_ms / 1000)
+            if line.pause_s:
+                paused_at = time.monotonic()
+                await asyncio.sleep(line.pause_s)
+                if peer.last_receptionist_audio > paused_at:  # a re-prompt: hear it out
+                    await _receptionist_turn(
+                        peer, since=paused_at, gap_s=reply_gap_s, timeout_s=turn_timeout_s
+                    )
             if peer.closed.is_set():
                 break
             on_line(line.text)

@@ -55,9 +55,12 @@ def parse_stream(twiml: str) -> StreamTarget | None:
 class PeerStats:
     marks_echoed: int = 0
     clears: int = 0
+    media_sent: int = 0
     media_received: int = 0
     clear_times: list[float] = field(default_factory=list)  # monotonic arrival of each clear
     speech_starts: list[float] = field(default_factory=list)  # monotonic start of each caller line
+    first_frames_sent: list[float] = field(default_factory=list)  # each line's first frame out
+    max_buffered_ms: int = 0  # most receptionist audio held unplayed (how far ahead it sends)
 
 
 class TwilioPeer:
@@ -69,7 +72,12 @@ class TwilioPeer:
         to_number: str,
         from_number: str,
         account_sid: str = "AC" + "0" * 32,
+        http: httpx.AsyncClient | None = None,
+        compression: str | None = "deflate",
     ) -> None:
+        """``http``: a shared client for the webhooks (many peers in one process: a client per
+        call builds an SSL context each time); ``compression``: whether the media WebSocket
+        offers permessage-deflate (Twilio's does; ``None`` to measure without)."""
         self.api_base = api_base.rstrip("/")
         self.auth_token = auth_token
         self.to_number = to_number
@@ -85,7 +93,11 @@ class TwilioPeer:
         self._outgoing: deque[bytes] = deque()  # caller audio frames to send
         self._playback: deque[tuple[str, bytes | str]] = deque()
         self._ws: ClientConnection | None = None
+        self._http = http
+        self._compression = compression
         self._elapsed_ms = 0
+        self._line_started = False  # speak() queued a line whose first frame is not sent yet
+        self._buffered = 0  # bytes of receptionist audio in _playback
         self.last_receptionist_audio = 0.0  # monotonic time we last played non-silent audio
         self.receptionist_audio_ms = 0
 
@@ -94,6 +106,8 @@ class TwilioPeer:
     async def _post(self, path: str, params: dict[str, str]) -> httpx.Response:
         url = f"{self.api_base}{path}"
         headers = {"X-Twilio-Signature": sign(self.auth_token, url, params)}
+        if self._http is not None:
+            return await self._http.post(url, data=params, headers=headers)
         async with httpx.AsyncClient(timeout=10) as client:
             return await client.post(url, data=params, headers=headers)
 
@@ -131,7 +145,11 @@ class TwilioPeer:
 
     async def connect(self, target: StreamTarget, *, signature: str | None = None) -> None:
         signature = signature if signature is not None else sign(self.auth_token, target.url, {})
-        self._ws = await connect(target.url, additional_headers={"X-Twilio-Signature": signature})
+        self._ws = await connect(
+            target.url,
+            additional_headers={"X-Twilio-Signature": signature},
+            compression=self._compression,
+        )
         await self._send({"event": "connected", "protocol": "Call", "version": "1.0.0"})
         await self._send(
             {
@@ -169,6 +187,7 @@ class TwilioPeer:
     def speak(self, ulaw: bytes) -> None:
         """Queue caller audio; it goes out in 20 ms frames at real time."""
         self.stats.speech_starts.append(time.monotonic())
+        self._line_started = True
         for start in range(0, len(ulaw), FRAME_BYTES):
             frame = ulaw[start : start + FRAME_BYTES]
             self._outgoing.append(frame + SILENCE[len(frame) :])
@@ -199,6 +218,9 @@ class TwilioPeer:
                 await receiver
 
     async def _tick(self) -> None:
+        if self._line_started and self._outgoing:
+            self._line_started = False
+            self.stats.first_frames_sent.append(time.monotonic())
         frame = self._outgoing.popleft() if self._outgoing else SILENCE
         self.caller_track += frame
         payload = base64.b64encode(frame).decode()
@@ -219,6 +241,7 @@ class TwilioPeer:
         except ConnectionClosed:
             self.closed.set()
             return
+        self.stats.media_sent += 1
         self._elapsed_ms += 20
         await self._play(FRAME_BYTES)
 
@@ -239,6 +262,7 @@ class TwilioPeer:
                 self._playback[0] = ("audio", item[len(take) :])
             else:
                 self._playback.popleft()
+        self._buffered -= len(played)
         if played:
             self.last_receptionist_audio = time.monotonic()
             self.receptionist_audio_ms += len(played) // 8
@@ -259,7 +283,11 @@ class TwilioPeer:
                 event = frame.get("event")
                 if event == "media":
                     self.stats.media_received += 1
-                    self._playback.append(("audio", base64.b64decode(frame["media"]["payload"])))
+                    audio = base64.b64decode(frame["media"]["payload"])
+                    self._playback.append(("audio", audio))
+                    self._buffered += len(audio)
+                    stats = self.stats
+                    stats.max_buffered_ms = max(stats.max_buffered_ms, self._buffered // 8)
                 elif event == "mark":
                     self._playback.append(("mark", frame["mark"]["name"]))
                 elif event == "clear":
@@ -267,6 +295,7 @@ class TwilioPeer:
                     self.stats.clear_times.append(time.monotonic())
                     dropped = [item for kind, item in self._playback if kind == "mark"]
                     self._playback.clear()
+                    self._buffered = 0
                     for name in dropped:
                         await self._echo_mark(str(name))
                 else:  # Twilio would reject it with error 31924

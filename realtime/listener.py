@@ -5,6 +5,10 @@ reported at once (the session pauses its own speech on onset); when the VAD has 
 ``endpointing_ms`` of silence the STT is told to finalise, and the utterance is delivered with
 its final transcript — or, if the recogniser stalls past ``stt_final_timeout_ms``, with the
 last interim one (marked low confidence when there is none).
+
+A pause inside speech (``speculate_after_silence_ms`` of silence, shorter than endpointing) on
+an interim transcript unchanged for ``speculate_stable_ms`` is reported to ``on_pause`` — the
+session may start the agent on it — and the voice coming back to ``on_resume``.
 """
 
 from __future__ import annotations
@@ -51,6 +55,10 @@ class Listener:
         self._finals: asyncio.Queue[Transcript] = asyncio.Queue()
         self._reader = asyncio.create_task(self._read_transcripts())
         self._pending: set[asyncio.Task[None]] = set()
+        self._interim_at = clock()  # when the interim text last changed
+        self._paused_on = ""  # the interim reported to on_pause in this pause
+        self.on_pause: Callable[[str], Awaitable[None]] | None = None
+        self.on_resume: Callable[[], Awaitable[None]] | None = None
 
     @property
     def interim_text(self) -> str:
@@ -68,7 +76,9 @@ class Listener:
         await self._stt.push(ulaw)
         event = self._vad.process(ulaw, at_ms)
         if event is None:
+            await self._watch_pause()
             return
+        self._paused_on = ""
         if event.kind == "start":
             self._interim = ""
             await self._on_speech_start()
@@ -80,12 +90,34 @@ class Listener:
         self._pending.add(task)
         task.add_done_callback(self._pending.discard)
 
+    async def _watch_pause(self) -> None:
+        if self.on_pause is None or not self._vad.speaking:
+            return
+        silence = self._vad.trailing_silence_ms
+        if silence == 0:
+            if self._paused_on:
+                self._paused_on = ""
+                if self.on_resume is not None:
+                    await self.on_resume()
+            return
+        settings = self._settings
+        text = self._interim.strip()
+        if (
+            text
+            and text != self._paused_on
+            and silence >= settings.speculate_after_silence_ms
+            and (self._clock() - self._interim_at) * 1000 >= settings.speculate_stable_ms
+        ):
+            self._paused_on = text
+            await self.on_pause(text)
+
     async def _read_transcripts(self) -> None:
         async for transcript in self._stt.transcripts():
             if transcript.is_final:
                 self._finals.put_nowait(transcript)
-            else:
+            elif transcript.text != self._interim:
                 self._interim = transcript.text
+                self._interim_at = self._clock()
 
     async def _finish_utterance(self, speech_ms: int, end_of_speech: float) -> None:
         await self._stt.end_of_speech()

@@ -11,6 +11,8 @@ Races, and where they are guarded:
 - caller speech while a committing tool (booking) runs: the tool is not interruptible, so the
   turn is not cancelled; the caller's words are answered after it (``_committing``).
 - a transfer/hang-up requested by a tool: acted on only after the current speech has played.
+- a speculative first response (``speculation``) started on a paused interim: adopted only
+  when the final transcript has the same words, otherwise cancelled; never spoken before.
 """
 
 from __future__ import annotations
@@ -30,8 +32,9 @@ from realtime.agent.tools import COMMITTING, ToolBox
 from realtime.listener import Listener, Utterance
 from realtime.output import PacedOutput
 from realtime.speaker import Speaker
+from realtime.speculation import Speculation, can_speculate
 from realtime.stt.protocol import SttStream
-from realtime.telephony import Telephony
+from realtime.telephony import Telephony, TelephonyError
 from realtime.tts.protocol import TextToSpeech
 from realtime.turns import TurnSettings
 from realtime.twilio_protocol import Dtmf, InboundEvent, Mark, Media, Stop
@@ -73,6 +76,7 @@ class TurnTiming:
     tts_first_byte: float | None = None
     first_media: float | None = None
     first_mark: float | None = None
+    speculative: bool = False  # the agent started on the interim, before ``stt_final``
 
     def as_report(self) -> dict[str, float]:
         def rel(t: float | None) -> float:
@@ -88,7 +92,9 @@ class TurnTiming:
             "first_media_ms": rel(self.first_media),
             "first_mark_ms": rel(self.first_mark),
         }
-        if None not in (
+        if self.speculative:
+            report["speculative"] = 1.0
+        elif None not in (
             self.agent_started,
             self.agent_first_event,
             self.tts_requested,
@@ -157,10 +163,15 @@ class CallSession:
         self.speaker = Speaker(
             tts, voice, self.output, stall_s=settings.provider_stall_s, fallback=tts_fallback,
             on_failover=self.failovers.append,
+            first_clause_min_words=settings.first_clause_min_words,
         )  # fmt: skip
         self.listener = Listener(
             settings, stt, self._on_speech_start, self._on_utterance, clock, confidence_floor
         )
+        self._speculation: Speculation | None = None
+        if settings.speculate and can_speculate(agent):
+            self.listener.on_pause = self._speculate
+            self.listener.on_resume = self._drop_speculation
         self.tools = tools(self)
         self.timings: list[TurnTiming] = []
         self.ended = asyncio.Event()
@@ -221,6 +232,7 @@ class CallSession:
         for task in tasks:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
+        await self._drop_speculation()
         self.output.close()
         await self.speaker.cancel()
         await self.listener.aclose()
@@ -311,19 +323,32 @@ class CallSession:
         )
 
     async def _on_utterance(self, utterance: Utterance) -> None:
+        speculation, self._speculation = self._speculation, None
+        if speculation is not None and not speculation.matches(utterance.text):
+            await speculation.cancel()  # the caller said more, or something else
+            speculation = None
+        adopted = False
+        try:
+            adopted = await self._take_turn(utterance, speculation)
+        finally:
+            if speculation is not None and not adopted:
+                await speculation.cancel()
+
+    async def _take_turn(self, utterance: Utterance, speculation: Speculation | None) -> bool:
+        """Answer the utterance (with the speculative response, if given); False if ignored."""
         if self.ended.is_set():
-            return  # the call is closing: start nothing new
+            return False  # the call is closing: start nothing new
         self._last_activity = self._clock()
         if self._paused_by_caller:
             if self._is_backchannel(utterance) or self._committing:
                 self._paused_by_caller = False
                 self.output.resume()
-                return
+                return False
             await self._interrupt()
         elif self._turn is not None and not self._turn.done() and not utterance.text:
-            return  # noise while we think: ignore
+            return False  # noise while we think: ignore
         if not utterance.text:
-            return
+            return False
         if self._committing and self._turn is not None:
             with contextlib.suppress(asyncio.CancelledError):
                 await asyncio.shield(self._turn)
@@ -334,11 +359,30 @@ class CallSession:
         )
         if utterance.confidence < self.settings.low_confidence:
             self._turn = asyncio.create_task(self._speak_only(REPEAT))
-            return
+            return False
         self.timings.append(timing)
         self.conversation.add_caller(utterance.text, utterance.confidence)
         self._publish_transcript()
-        self._turn = asyncio.create_task(self._agent_turn(timing))
+        agent = self._agent
+        if speculation is not None:
+            agent = speculation.head_start(self._agent)
+            timing.speculative = True
+        self._turn = asyncio.create_task(self._agent_turn(timing, agent, speculation))
+        return True
+
+    async def _speculate(self, text: str) -> None:
+        """The caller paused on ``text``: start the agent on it, in case they are done."""
+        if self.ended.is_set() or self._paused_by_caller:
+            return
+        if self._turn is not None and not self._turn.done():
+            return  # we are answering or speaking: the utterance will interrupt or wait
+        await self._drop_speculation()
+        self._speculation = Speculation(self._agent, self.conversation, text, self._clock)
+
+    async def _drop_speculation(self) -> None:
+        speculation, self._speculation = self._speculation, None
+        if speculation is not None:
+            await speculation.cancel()
 
     async def _interrupt(self) -> None:
         """Stop the current turn and cut our words back to what the caller heard."""
@@ -375,16 +419,19 @@ class CallSession:
         self._publish_transcript()
         await self._act_on_pending_action()
 
-    async def _agent_turn(self, timing: TurnTiming) -> None:
+    async def _agent_turn(
+        self, timing: TurnTiming, agent: Agent, speculation: Speculation | None = None
+    ) -> None:
         self.speaker.start_message()
         self._spoken = [(None, self.speaker.message_first_segment)]
         self.output.on_first_media = lambda: setattr(timing, "first_media", self._clock())
 
-        timing.agent_started = self._clock()
+        timing.agent_started = speculation.started_at if speculation else self._clock()
 
         def first_event() -> None:
             if timing.agent_first_event is None:
-                timing.agent_first_event = self._clock()
+                first = speculation.first_event_at if speculation else None
+                timing.agent_first_event = first or self._clock()
 
         async def message_end(message: Message) -> None:
             self._spoken[-1] = (message, self._spoken[-1][1])
@@ -399,10 +446,14 @@ class CallSession:
                 self._spoken.append((None, self.speaker.message_first_segment))
 
         self._timing = timing
-        await run_agent_turn(
-            self._agent, self.conversation, _CommitGuard(self.tools, self), self.speaker.feed,
-            message_end, first_event,
-        )  # fmt: skip
+        try:
+            await run_agent_turn(
+                agent, self.conversation, _CommitGuard(self.tools, self), self.speaker.feed,
+                message_end, first_event,
+            )  # fmt: skip
+        finally:
+            if speculation is not None:
+                await speculation.cancel()  # a no-op once it has streamed everything
         await self.speaker.finish()
         await self.output.wait_for_playout()
         self._spoken.clear()
@@ -420,10 +471,13 @@ class CallSession:
             return
         action, reason = self._pending_action
         self._pending_action = None
-        if action == "transfer":
-            await self._telephony.transfer(self.info.call_sid, self.info.transfer_number)
-        else:
-            await self._telephony.hangup(self.info.call_sid)
+        try:
+            if action == "transfer":
+                await self._telephony.transfer(self.info.call_sid, self.info.transfer_number)
+            else:
+                await self._telephony.hangup(self.info.call_sid)
+        except TelephonyError:  # logged there; closing the stream still ends the call
+            reason = f"{reason} (telephony failed)"
         # Closing from inside a turn task must not cancel itself: hand it to a new task.
         asyncio.get_running_loop().create_task(self.close(f"{action}: {reason}"))
 

@@ -30,6 +30,7 @@ class Speaker:
         stall_s: float = 2.0,
         fallback: TextToSpeech | None = None,
         on_failover: Callable[[str], None] | None = None,
+        first_clause_min_words: int | None = 3,
     ) -> None:
         self._tts = tts
         self._fallback = fallback
@@ -37,7 +38,8 @@ class Speaker:
         self._output = output
         self._stall_s = stall_s
         self._on_failover = on_failover
-        self._chunker = TextChunker()
+        self._first_clause_words = first_clause_min_words
+        self._chunker = TextChunker(first_clause_min_words)
         self._pieces: asyncio.Queue[str | None] = asyncio.Queue()
         self._worker: asyncio.Task[None] | None = None
         # Of the current message, for turn metrics: first piece asked of the TTS, first audio.
@@ -46,7 +48,7 @@ class Speaker:
         self.message_first_segment = 0
 
     def start_message(self) -> None:
-        self._chunker = TextChunker()
+        self._chunker = TextChunker(self._first_clause_words)
         self._pieces = asyncio.Queue()
         self.first_byte_at = None
         self.first_request_at = None

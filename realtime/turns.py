@@ -43,4 +43,13 @@ class TurnSettings:
     idle_reprompts: int = 2  # "Are you still there?" this many times, then goodbye
     max_call_s: float = 900.0  # overridden by the clinic's max_call_seconds
     provider_stall_s: float = 2.0  # STT/agent/TTS silent this long: fall back, never dead air
+    # --- head starts (realtime/speculation.py, realtime/text_chunker.py) ---
+    # When the caller pauses on an interim transcript that has stopped changing, the agent
+    # starts on it before the final; nothing is spoken unless the final has the same words.
+    speculate: bool = True  # only agents that answer without side effects (ClaudeAgent)
+    speculate_after_silence_ms: int = 20  # one frame: the stable interim is the guard
+    speculate_stable_ms: int = 250  # the interim unchanged this long
+    # The first piece of a reply goes to TTS at a clause boundary (comma) once it has this
+    # many words, rather than waiting for the sentence; None: whole sentences only.
+    first_clause_min_words: int | None = 3
     low_confidence: float = 0.5  # below this, ask the caller to repeat

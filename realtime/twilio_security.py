@@ -14,10 +14,13 @@ import logging
 import secrets
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
+from fastapi import Depends
 from twilio.request_validator import RequestValidator
 
+from core.security.ratelimit import RateLimiter, limit_by_address
 from core.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -68,12 +71,41 @@ def stream_url(settings: Settings, token: str) -> str:
     return public_url(settings, f"/twilio/media/{token}", websocket=True)
 
 
+class InsecureConfiguration(RuntimeError):
+    """Signature checks were relaxed where that is not allowed (real Twilio credentials)."""
+
+
+def announce_signature_mode(settings: Settings) -> None:
+    """At startup: refuse the relaxed mode outside local development, and say so loudly."""
+    if not settings.insecure_skip_twilio_signature:
+        return
+    if settings.twilio_auth_token or (settings.public_base_url or "").startswith("https:"):
+        raise InsecureConfiguration(
+            "RECEPTIONIST_INSECURE_SKIP_TWILIO_SIGNATURE is for local development only; it is "
+            "refused with a TWILIO_AUTH_TOKEN or an https public URL. Unset it."
+        )
+    log.warning(
+        "SECURITY: Twilio signature checks are OFF (RECEPTIONIST_INSECURE_SKIP_TWILIO_SIGNATURE)."
+        " Anyone who can reach this API can place fake calls. Local development only."
+    )
+
+
 def valid_signature(
     settings: Settings, url: str, params: dict[str, str], signature: str | None
 ) -> bool:
+    if settings.insecure_skip_twilio_signature:
+        return True  # refused at startup unless this is local development
     if not signature:
         return False
     return bool(RequestValidator(auth_token(settings)).validate(url, params, signature))
+
+
+def webhook_limiter(settings: Settings) -> list[Any]:
+    """The per-address limit for Twilio routes, as router dependencies (none when disabled)."""
+    per_minute = settings.webhook_rate_per_minute
+    if per_minute <= 0:
+        return []
+    return [Depends(limit_by_address(RateLimiter(per_minute, burst=max(1, per_minute // 2))))]
 
 
 def sign(token: str, url: str, params: dict[str, str]) -> str:

@@ -90,5 +90,10 @@ class EnergyVad:
         return None
 
     @property
+    def trailing_silence_ms(self) -> int:
+        """Silence since the last voiced frame of speech still in progress (0 when voiced)."""
+        return self._silent_run * self.settings.frame_ms if self.speaking else 0
+
+    @property
     def speech_so_far_ms(self) -> int:
         return self._last_voiced_ms - self._speech_started_ms if self.speaking else 0

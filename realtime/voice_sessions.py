@@ -21,7 +21,8 @@ from durable.calls import CallEvents
 from realtime.agent.profile import load_clinic_profile
 from realtime.agent.protocol import Conversation
 from realtime.agent.tools import ToolBox, ToolContext
-from realtime.engines import SpeechEngines
+from realtime.engines import EngineChoice
+from realtime.outbound_calls import OUTREACH_PARAMETER, outbound_context
 from realtime.session import CallInfo, CallSession
 from realtime.telephony import Telephony
 from realtime.transcript_log import TranscriptLog
@@ -38,7 +39,7 @@ class VoiceSessions:
         settings: Settings,
         db: Database,
         temporal: Callable[[], Awaitable[Client]],
-        engines: SpeechEngines,
+        engines: EngineChoice,
         telephony: Telephony,
         turn_settings: TurnSettings | None = None,
     ) -> None:
@@ -88,9 +89,13 @@ class VoiceSessions:
         bookings = Bookings(client, self._db, task_queue_prefix=prefix)
         events = CallEvents(client, task_queue_prefix=prefix)
         profile = await load_clinic_profile(self._db, call.clinic_id)
+        purpose = None
+        if outreach := start.custom_parameters.get(OUTREACH_PARAMETER):  # we placed this call
+            profile, purpose = await outbound_context(self._db, outreach, profile)
         async with self._db.read() as session:
             clinic = await session.get(Clinic, call.clinic_id)
         assert clinic is not None
+        engines = self._engines.for_clinic(clinic)
         info = CallInfo(
             clinic_id=call.clinic_id,
             call_sid=call.call_sid,
@@ -106,9 +111,10 @@ class VoiceSessions:
             now=datetime.now(UTC),
             caller_phone=call.from_number,
             direction="outbound" if info.direction == "outbound" else "inbound",
+            purpose=purpose,
         )
-        stt = await self._engines.open_stt(self._db, profile)
         failovers: list[str] = []  # engines note each failover here; the call report keeps them
+        stt = await engines.open_stt(self._db, profile, on_failover=failovers.append)
         transcript = TranscriptLog(self._db, call.id)
 
         async def report(info: CallInfo, result: SessionReport) -> None:
@@ -137,18 +143,22 @@ class VoiceSessions:
         call_session = CallSession(
             info,
             conversation,
-            settings=replace(self._turns, max_call_s=float(clinic.max_call_seconds)),
+            settings=replace(
+                self._turns,
+                max_call_s=float(clinic.max_call_seconds),
+                endpointing_ms=engines.endpointing_ms or self._turns.endpointing_ms,
+            ),
             send=websocket.send_text,
             stt=stt,
-            tts=self._engines.tts,
-            tts_fallback=self._engines.tts_fallback,
+            tts=engines.tts,
+            tts_fallback=engines.tts_fallback,
             voice=clinic.voice,
-            agent=self._engines.agent(profile, on_failover=failovers.append),
+            agent=engines.agent(profile, on_failover=failovers.append),
             failovers=failovers,
             tools=tools,
             telephony=self._telephony,
             report=report,
-            confidence_floor=self._engines.stt_confidence_floor,
+            confidence_floor=engines.stt_confidence_floor,
         )
         call_session.on_transcript = transcript.sync
         return call_session

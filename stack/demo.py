@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import shutil
+import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -27,6 +29,7 @@ from core.models import (
     Provider,
     TranscriptTurn,
 )
+from core.security import recordings
 from core.settings import Settings
 from core.temporal import connect
 from durable import ids
@@ -84,8 +87,7 @@ async def run_call(settings: Settings, lines: list[str], *, from_number: str = D
             return 2
         api = f"http://{settings.api_host}:{settings.api_port}"
         peer = TwilioPeer(api, auth_token(settings), to_number=number.e164, from_number=from_number)
-        wav = settings.data_dir / "calls" / f"{peer.call_sid}.wav"
-        wav.parent.mkdir(parents=True, exist_ok=True)
+        wav = Path(tempfile.mkdtemp(prefix="call-")) / "call.wav"  # kept only sealed (_seal)
         print(f"\nCalling {number.e164} from {from_number} (call {peer.call_sid})...", flush=True)
         started = datetime.now(UTC)
         done = asyncio.Event()
@@ -98,10 +100,19 @@ async def run_call(settings: Settings, lines: list[str], *, from_number: str = D
             await asyncio.sleep(0.6)
             done.set()
             await live
-        await _print_outcome(settings, db, peer.call_sid, started, wav)
+        sealed = _seal(settings, peer.call_sid, wav)
+        await _print_outcome(settings, db, peer.call_sid, started, sealed)
         return 0 if result.spoken else 1
     finally:
         await db.dispose()
+
+
+def _seal(settings: Settings, call_sid: str, wav: Path) -> Path:
+    """Move the call's WAV into the encrypted recording store; no plaintext copy remains."""
+    try:
+        return recordings.store(settings.data_dir, call_sid, wav.read_bytes())
+    finally:
+        shutil.rmtree(wav.parent, ignore_errors=True)
 
 
 async def _print_outcome(
@@ -140,7 +151,7 @@ async def _print_outcome(
         print(f"  outbox {message.channel}:      to {message.recipient}: {message.body}")
     workflow_ids = [ids.call(call_sid), *(call.workflow_ids if call else [])]
     print(f"  workflows:       {', '.join(workflow_ids)}")
-    print(f"  recording:       {wav}")
+    print(f"  recording:       {wav} (encrypted; play it from the dashboard)")
     print(
         f"  Temporal UI:     http://127.0.0.1:{settings.temporal_ui_port}/namespaces/default/workflows\n"
     )

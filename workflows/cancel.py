@@ -9,10 +9,12 @@ from temporalio.exceptions import ActivityError
 with workflow.unsafe.imports_passed_through():
     from activities.booking import BookingActivities
     from activities.messaging import MessagingActivities, NotifyInput
+    from activities.reminders import ReminderChange
     from activities.staff import StaffActivities, StaffTaskInput
     from workflows import policies, queues
     from workflows.contracts import CancelAccepted, CancelInput, CancelOutcome
     from workflows.early_answer import EarlyAnswer
+    from workflows.reminder_hooks import update_reminders
 
 
 @workflow.defn
@@ -64,6 +66,10 @@ class CancelWorkflow:
             )
             await self._answer.finish()
             return CancelOutcome(status="failed", reason=reason)
+        if workflow.patched("reminders-v1"):
+            await update_reminders(
+                ReminderChange(request.appointment_id, "cancelled"), side_effects
+            )
         await workflow.execute_activity_method(
             MessagingActivities.notify_patient,
             NotifyInput(request.appointment_id, "cancelled"),

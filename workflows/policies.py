@@ -46,6 +46,14 @@ LOCAL = Step(
     ),
 )
 
+# Best-effort steps before telling the patient (refreshing the schedule, finding other times):
+# two quick attempts, then carry on without them rather than keep the patient waiting.
+BEST_EFFORT = Step(
+    start_to_close=timedelta(minutes=1),
+    schedule_to_close=timedelta(minutes=2),
+    retry=RetryPolicy(initial_interval=timedelta(seconds=1), maximum_attempts=2),
+)
+
 
 def failure_type(err: BaseException) -> str:
     """The ``ApplicationError.type`` behind an activity failure ("timeout" when it ran out).

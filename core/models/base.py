@@ -11,6 +11,8 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import Field, SQLModel
 
+from core.security.columns import EncryptedText
+
 PHI_INFO_KEY = "phi"
 
 
@@ -58,6 +60,8 @@ def phi_field(**kwargs: Any) -> Any:
     """
     column_kwargs = kwargs.pop("sa_column_kwargs", {})
     column_kwargs.setdefault("info", {})[PHI_INFO_KEY] = True
+    # Encrypted at rest (core.security.columns); equality lookups go through blind indexes.
+    kwargs.setdefault("sa_type", EncryptedText)
     return Field(sa_column_kwargs=column_kwargs, **kwargs)
 
 

@@ -45,6 +45,13 @@ class HoldStatus(StrEnum):
 
 
 class Appointment(SQLModel, table=True):
+    # One local row per appointment of an external system (see core.scheduling.external).
+    __table_args__ = (
+        UniqueConstraint(
+            "clinic_id", "external_system", "external_ehr_id", name="uq_appointment_external"
+        ),
+    )
+
     id: str = Field(default_factory=new_id, primary_key=True)
     clinic_id: str = Field(foreign_key="clinic.id", index=True)
     patient_id: str = Field(foreign_key="patient.id", index=True)
@@ -57,6 +64,8 @@ class Appointment(SQLModel, table=True):
     # The booking workflow's key: a retried start can never create a second appointment.
     idempotency_key: str | None = Field(default=None, unique=True, max_length=200)
     external_ehr_id: str | None = Field(default=None, max_length=128)
+    # Set when the appointment was made in the external system ("hl7", "fhir"), not by us.
+    external_system: str | None = Field(default=None, max_length=16)
     notes: str | None = phi_field(default=None, max_length=4000)
     eligibility: dict[str, Any] | None = Field(default=None, sa_type=JSON)
     cancel_reason: str | None = Field(default=None, max_length=200)

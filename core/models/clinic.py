@@ -41,6 +41,10 @@ class Clinic(SQLModel, table=True):
     min_notice_minutes: int = 60
     booking_horizon_days: int = 90
     hold_ttl_seconds: int = 300
+    # Retention (days) of call recordings and of transcripts and summaries; the purge workflow
+    # deletes what is older (workflows/retention.py).
+    recording_retention_days: int = 90
+    transcript_retention_days: int = 2190
     created_at: datetime = utc_field(default_factory=utcnow)
 
 

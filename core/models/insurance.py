@@ -5,10 +5,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON
+from sqlalchemy import JSON, event
 from sqlmodel import Field, SQLModel
 
 from core.models.base import new_id, phi_field, utc_field, utcnow
+from core.security.crypto import blind_index
 
 
 class InsuranceCoverage(SQLModel, table=True):
@@ -20,6 +21,13 @@ class InsuranceCoverage(SQLModel, table=True):
     member_id: str = phi_field(max_length=512)
     status: str = Field(default="active", max_length=16)  # "active" | "inactive"
     plan_name: str = Field(default="", max_length=200)
+    member_index: str | None = Field(default=None, max_length=64, index=True)  # blind index
+
+
+@event.listens_for(InsuranceCoverage, "before_insert")
+@event.listens_for(InsuranceCoverage, "before_update")
+def _refresh_index(_mapper: object, _connection: object, coverage: InsuranceCoverage) -> None:
+    coverage.member_index = blind_index("member_id", coverage.member_id)
 
 
 class EligibilityCheck(SQLModel, table=True):

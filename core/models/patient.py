@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from sqlalchemy import event
 from sqlmodel import Field, SQLModel
 
+from core.logging import remember_phi_names
 from core.models.base import new_id, phi_field, utc_field, utcnow
+from core.security.crypto import blind_index, identity_index
 
 
 class Patient(SQLModel, table=True):
@@ -23,3 +26,25 @@ class Patient(SQLModel, table=True):
     external_ehr_id: str | None = Field(default=None, max_length=128)
     sms_opt_out: bool = False
     created_at: datetime = utc_field(default_factory=utcnow)
+    # Blind indexes (keyed HMACs, see core.security.crypto), kept in step with the encrypted
+    # fields on every insert and update: equality lookups without plaintext in the database.
+    phone_index: str | None = Field(default=None, max_length=64, index=True)
+    identity_index: str | None = Field(default=None, max_length=64, index=True)
+    last_name_index: str | None = Field(default=None, max_length=64, index=True)
+
+
+@event.listens_for(Patient, "before_insert")
+@event.listens_for(Patient, "before_update")
+def _refresh_indexes(_mapper: object, _connection: object, patient: Patient) -> None:
+    patient.phone_index = blind_index("phone", patient.phone) if patient.phone else None
+    patient.identity_index = identity_index(
+        patient.first_name, patient.last_name, patient.date_of_birth
+    )
+    patient.last_name_index = blind_index("name", patient.last_name)
+    remember_phi_names(patient.first_name, patient.last_name)
+
+
+@event.listens_for(Patient, "load")
+def _remember_names(patient: Patient, _context: object) -> None:
+    # Names this process has seen are masked in its logs (core.logging).
+    remember_phi_names(patient.first_name, patient.last_name)

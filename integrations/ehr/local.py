@@ -10,9 +10,10 @@ from typing import Any
 
 from sqlmodel import select
 
-from core.models import Appointment, AppointmentStatus
+from core.models import ACTIVE_APPOINTMENT_STATUSES, Appointment, AppointmentStatus
+from core.scheduling import cancel_appointment
 from integrations.ehr.protocol import EhrAppointment, EhrBooking
-from integrations.errors import NotFoundError
+from integrations.errors import NotFoundError, SlotConflict
 from integrations.registry import AdapterContext
 
 _STATUS = {
@@ -54,6 +55,9 @@ class LocalEhr:
             appointment = await session.get(Appointment, booking.appointment_id)
             if appointment is None:
                 raise NotFoundError("the local schedule has no such appointment")
+            if appointment.status not in ACTIVE_APPOINTMENT_STATUSES:
+                # Cancelled or failed meanwhile: its time was given back and may be taken.
+                raise SlotConflict("the appointment no longer holds its time")
             appointment.external_ehr_id = appointment.external_ehr_id or f"local-{appointment.id}"
             session.add(appointment)
             return _view(appointment)
@@ -69,5 +73,5 @@ class LocalEhr:
 
     async def cancel(self, external_id: str, reason: str) -> EhrAppointment:
         appointment = await self._record(external_id)
-        view = _view(appointment)
-        return EhrAppointment(view.external_id, "cancelled", view.starts_at, view.ends_at)
+        async with self._db.write() as session:
+            return _view(await cancel_appointment(session, appointment.id, reason))

@@ -7,9 +7,12 @@ can never create a second appointment in the EHR.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
-from typing import Protocol
+from datetime import datetime, timedelta
+from typing import Protocol, runtime_checkable
+
+from core.scheduling.external import ExternalAppointment
 
 
 @dataclass(frozen=True)
@@ -64,4 +67,26 @@ class EhrAdapter(Protocol):
 
     async def cancel(self, external_id: str, reason: str) -> EhrAppointment:
         """Cancel; cancelling an already-cancelled appointment succeeds."""
+        ...
+
+
+@runtime_checkable
+class ScheduleSource(Protocol):
+    """Optional second face of an EHR adapter: its schedule can be pulled.
+
+    Adapters that implement it get a Temporal Schedule per clinic (workflows/ehr_sync.py) that
+    applies what they return through ``core.scheduling.external`` every ``sync_interval``, so
+    time booked at the front desk disappears from the receptionist's (local) availability.
+    """
+
+    source: str  # ``ExternalAppointment.source`` of what it returns, e.g. "fhir"
+    sync_interval: timedelta
+    sync_horizon: timedelta  # how far ahead of now to pull
+
+    async def pull_schedule(
+        self, provider_refs: Sequence[str], start: datetime, end: datetime
+    ) -> list[ExternalAppointment]:
+        """Everything occupying or released in [start, end) for these providers (their
+        ``Provider.external_ehr_id``): booked, cancelled and no-show appointments, and time
+        blocked without an appointment (busy Slots), as the EHR has it now."""
         ...

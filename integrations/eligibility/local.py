@@ -8,6 +8,7 @@ from sqlalchemy import func
 from sqlmodel import select
 
 from core.models import InsuranceCoverage
+from core.security.crypto import blind_index
 from integrations.eligibility.protocol import EligibilityRequest, EligibilityResult
 from integrations.errors import NotFoundError
 from integrations.registry import AdapterContext
@@ -24,7 +25,8 @@ class LocalEligibility:
                     select(InsuranceCoverage).where(
                         InsuranceCoverage.clinic_id == request.clinic_id,
                         func.lower(InsuranceCoverage.payer) == request.payer.strip().lower(),
-                        InsuranceCoverage.member_id == request.member_id.strip().upper(),
+                        InsuranceCoverage.member_index
+                        == blind_index("member_id", request.member_id),
                     )
                 )
             ).first()

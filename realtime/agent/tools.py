@@ -13,13 +13,14 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, Protocol
 
-from sqlalchemy import func
 from sqlmodel import col, select
 
 from core.db import Database
 from core.messages import speakable_time
 from core.models import ACTIVE_APPOINTMENT_STATUSES, Appointment, AppointmentType, Patient, Provider
 from core.scheduling import DAY_PARTS, SchedulingError, Slot, SlotQuery, find_slots
+from core.security import audit
+from core.security.crypto import blind_index, identity_index
 from durable.booking import BookingDecision, BookingRequest, Bookings
 from durable.calls import CallEvents
 from realtime.agent.protocol import ClinicProfile, ToolCall, ToolResult
@@ -307,18 +308,23 @@ class ToolBox:
         query = select(Patient).where(Patient.clinic_id == self.ctx.clinic.clinic_id)
         if first_name and last_name and date_of_birth:
             query = query.where(
-                func.lower(Patient.first_name) == first_name.strip().lower(),
-                func.lower(Patient.last_name) == last_name.strip().lower(),
-                Patient.date_of_birth == date.fromisoformat(date_of_birth).isoformat(),
+                Patient.identity_index
+                == identity_index(
+                    first_name, last_name, date.fromisoformat(date_of_birth).isoformat()
+                )
             )
         elif use_caller_phone and self.ctx.caller_phone:
-            query = query.where(Patient.phone == self.ctx.caller_phone)
+            query = query.where(Patient.phone_index == blind_index("phone", self.ctx.caller_phone))
         else:
             return {"error": "need_name_and_date_of_birth"}
         async with self.ctx.db.read() as session:
             patient = (await session.exec(query)).first()
             if patient is None:
                 return {"found": False}
+            audit.system_access_soon(
+                self.ctx.db, "voice-agent", clinic_id=patient.clinic_id, record_type="patient",
+                record_id=patient.id, detail={"call_sid": self.ctx.call_sid},
+            )  # fmt: skip
             rows = (
                 await session.exec(
                     select(Appointment, Provider.name, AppointmentType.name)

@@ -31,6 +31,7 @@ from core.scheduling import (
     find_slots,
     hold_slot,
 )
+from core.security.crypto import blind_index
 from durable.booking import Bookings
 from durable.calls import CallEvents
 from realtime.agent.profile import load_clinic_profile
@@ -177,7 +178,7 @@ async def active_appointments(db: Database, last_name: str) -> list[tuple[Appoin
             .join(Provider, col(Provider.id) == Appointment.provider_id)
             .join(AppointmentType, col(AppointmentType.id) == Appointment.appointment_type_id)
             .where(
-                Patient.last_name == last_name,
+                Patient.last_name_index == blind_index("name", last_name),
                 col(Appointment.status).in_(ACTIVE_APPOINTMENT_STATUSES),
                 col(Appointment.starts_at) > datetime.now(UTC),
             )

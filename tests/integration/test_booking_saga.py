@@ -18,6 +18,7 @@ from core.models import (
     StaffTask,
 )
 from core.scheduling import SlotQuery, find_slots
+from core.security.crypto import blind_index
 from durable import ids
 from durable.booking import BookingRequest, Bookings
 from integrations.registry import AdapterRegistry
@@ -114,7 +115,11 @@ async def test_new_patient_is_created_once(
     assert first.accepted and second.accepted
     assert first.accepted.patient_id == second.accepted.patient_id
     async with db.read() as session:
-        dana = (await session.exec(select(Patient).where(Patient.last_name == "Whitfield"))).all()
+        dana = (
+            await session.exec(
+                select(Patient).where(Patient.last_name_index == blind_index("name", "Whitfield"))
+            )
+        ).all()
     assert len(dana) == 1 and dana[0].phone == "+12075550190"
 
 

@@ -16,6 +16,7 @@ from temporalio.client import Client
 from core.db import Database
 from core.demo.seed import SeedReport
 from core.models import Appointment, AppointmentStatus, OutboxMessage
+from core.security.crypto import dump_keyring, keyring
 from core.temporal import data_converter
 from durable.booking import BookingRequest, Bookings
 from durable.calls import CallEvents
@@ -46,6 +47,8 @@ def worker_process(
         TEMPORAL_ADDRESS=temporal_address,
         RECEPTIONIST_TASK_QUEUE_PREFIX=prefix,
         RECEPTIONIST_DATA_DIR=str(log.parent),
+        # The same keys as this process: the worker decrypts what the test's client encrypted.
+        RECEPTIONIST_KEYRING=dump_keyring(keyring()),
     )
     return subprocess.Popen(
         [sys.executable, "-m", "cli", "worker"],

@@ -1,6 +1,6 @@
 """Record the workflow histories that ``test_replay.py`` replays.
 
-    uv run python -m tests.replay.record_histories
+    uv run python -m tests.replay.record_histories [group ...]   (groups: core, retention, outreach)
 
 Starts its own headless Temporal dev server and a fresh migrated SQLite database seeded with
 the demo clinic (synthetic people only), runs the real workers in-process, drives each scenario
@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import sys
 import tempfile
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -24,14 +25,15 @@ from typing import Any
 
 from sqlmodel import select
 from temporalio.client import Client
+from temporalio.contrib.pydantic import pydantic_data_converter
 
 from core.db import Database
 from core.demo.seed import seed_demo
 from core.migrate import upgrade
-from core.models import InsuranceCoverage
+from core.models import Call, InsuranceCoverage, TranscriptTurn
 from core.scheduling import HoldRequest, hold_slot, release_hold
+from core.security.crypto import blind_index
 from core.settings import Settings
-from core.temporal import data_converter
 from durable import ids
 from durable.booking import BookingRequest, Bookings
 from durable.calls import CallEvents
@@ -39,6 +41,7 @@ from durable.update_with_start import update_with_start
 from integrations.registry import AdapterRegistry
 from stack.devserver import DevServer, free_port
 from stack.temporal_cli import ensure_temporal_cli
+from tests.campaigns.replay_scenarios import drive_outreach
 from tests.fakes.adapters import RefusingEhr
 from tests.support.booking import free_slots, seeded_patient, use_adapter
 from tests.support.workers import running_worker
@@ -54,6 +57,7 @@ from workflows.contracts import (
     WrapUpInput,
 )
 from workflows.housekeeping import ExpireHoldsWorkflow
+from workflows.retention import RetentionPurgeWorkflow
 
 HISTORIES = Path(__file__).with_name("histories")
 # Fixed so the recorded task queues and worker identities do not change between recordings.
@@ -192,7 +196,8 @@ async def drive(rec: Recorder, db: Database, clinic_id: str, prefix: str) -> Non
     async with db.write() as session:  # the seed may already know this member
         known = await session.exec(
             select(InsuranceCoverage).where(
-                InsuranceCoverage.clinic_id == clinic_id, InsuranceCoverage.member_id == MEMBER_ID
+                InsuranceCoverage.clinic_id == clinic_id,
+                InsuranceCoverage.member_index == blind_index("member_id", MEMBER_ID),
             )
         )
         if known.first() is None:
@@ -281,7 +286,33 @@ async def drive(rec: Recorder, db: Database, clinic_id: str, prefix: str) -> Non
     expect("expire_holds released", released >= 1, True)
 
 
-async def record(out_dir: Path = HISTORIES) -> dict[str, tuple[str, int]]:
+async def drive_retention(rec: Recorder, db: Database, clinic_id: str, prefix: str) -> None:
+    """The retention purge, with one call old enough to lose its transcript."""
+    async with db.write() as session:
+        call = Call(
+            clinic_id=clinic_id,
+            call_sid="CAreplay0000000000000000000000005",
+            from_number=CALLER,
+            started_at=datetime.now(UTC) - timedelta(days=4000),
+            summary="Asked about opening hours.",
+        )
+        session.add(call)
+        session.add(TranscriptTurn(call_id=call.id, seq=0, role="caller", text="Are you open?"))
+    handle = await rec.client.start_workflow(
+        RetentionPurgeWorkflow.run,
+        id="replay-retention-purge",
+        task_queue=queues.named(prefix, queues.SIDE_EFFECTS),
+    )
+    report = await rec.save("retention_purge", handle.id)
+    expect("retention_purge calls", sum(c["calls"] for c in report["clinics"]), 1)
+
+
+GROUPS = {"core": drive, "retention": drive_retention, "outreach": drive_outreach}
+
+
+async def record(
+    out_dir: Path = HISTORIES, groups: list[str] | None = None
+) -> dict[str, tuple[str, int]]:
     binary = ensure_temporal_cli(Settings())
     out_dir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="replay-") as tmp:
@@ -293,8 +324,10 @@ async def record(out_dir: Path = HISTORIES) -> dict[str, tuple[str, int]]:
         server.start()
         try:
             await server.wait_ready()
+            # Unencrypted on purpose: the histories are committed and replayed on machines with
+            # other keys. They hold synthetic people only.
             client = await Client.connect(
-                server.address, data_converter=data_converter(), identity=IDENTITY
+                server.address, data_converter=pydantic_data_converter, identity=IDENTITY
             )
             url = f"sqlite:///{root / 'receptionist.db'}"
             await asyncio.to_thread(upgrade, url)
@@ -305,7 +338,8 @@ async def record(out_dir: Path = HISTORIES) -> dict[str, tuple[str, int]]:
                 registry.register("ehr", "refusing", RefusingEhr)
                 rec = Recorder(client, out_dir)
                 async with running_worker(client, db, registry, prefix=PREFIX) as prefix:
-                    await drive(rec, db, demo.clinic_id, prefix)
+                    for group in groups or list(GROUPS):
+                        await GROUPS[group](rec, db, demo.clinic_id, prefix)
                 return rec.written
             finally:
                 await db.dispose()
@@ -314,7 +348,10 @@ async def record(out_dir: Path = HISTORIES) -> dict[str, tuple[str, int]]:
 
 
 def main() -> None:
-    written = asyncio.run(record())
+    groups = sys.argv[1:] or None
+    if groups and not set(groups) <= set(GROUPS):
+        raise SystemExit(f"unknown group; choose from {sorted(GROUPS)}")
+    written = asyncio.run(record(groups=groups))
     for scenario, (workflow_type, size) in sorted(written.items()):
         print(f"{scenario:30} {workflow_type:20} {size:>7,} bytes")
     print(f"{len(written)} histories written to {HISTORIES}")

@@ -23,11 +23,15 @@ from core.settings import Settings
 from core.temporal import data_converter
 from worker import registrations
 from workflows.booking import BookingWorkflow
+from workflows.campaigns import CampaignRunWorkflow
 from workflows.cancel import CancelWorkflow
 from workflows.contracts import BookingAccepted, BookingInput, BookingOutcome
 from workflows.early_answer import EarlyAnswer
 from workflows.eligibility import EligibilityWorkflow
 from workflows.housekeeping import ExpireHoldsWorkflow
+from workflows.outreach import PatientOutreachWorkflow
+from workflows.reminders import AppointmentReminderWorkflow
+from workflows.retention import RetentionPurgeWorkflow
 from workflows.wrapup import CallWrapUpWorkflow
 
 HISTORIES = Path(__file__).with_name("histories")
@@ -38,6 +42,10 @@ WORKFLOWS = [
     EligibilityWorkflow,
     CallWrapUpWorkflow,
     ExpireHoldsWorkflow,
+    RetentionPurgeWorkflow,
+    AppointmentReminderWorkflow,
+    CampaignRunWorkflow,
+    PatientOutreachWorkflow,
 ]
 
 

@@ -9,6 +9,7 @@ from sqlmodel import select
 from core.db import Database
 from core.models import Clinic, Patient
 from core.scheduling import Slot, SlotQuery, find_slots
+from core.security.crypto import blind_index
 
 
 async def free_slots(
@@ -32,7 +33,11 @@ async def free_slots(
 
 async def seeded_patient(db: Database, last_name: str = "Rivera") -> Patient:
     async with db.read() as session:
-        return (await session.exec(select(Patient).where(Patient.last_name == last_name))).one()
+        return (
+            await session.exec(
+                select(Patient).where(Patient.last_name_index == blind_index("name", last_name))
+            )
+        ).one()
 
 
 async def use_adapter(db: Database, clinic_id: str, kind: str, name: str) -> None:

@@ -170,10 +170,33 @@ def _day_before_month(tokens: list[str], month_index: int) -> int | None:
     return None
 
 
+_NEGATING = frozenset({"not", "except", "besides", "excluding", "but", "no"})
+
+
+def _negated(tokens: list[str], i: int) -> bool:
+    """ "not on Monday", "except Mondays", "anything but Monday", "other than a Monday"."""
+    j = i - 1
+    while j >= 0 and tokens[j] in ("on", "a", "the"):
+        j -= 1
+    if j < 0:
+        return False
+    return tokens[j] in _NEGATING or (tokens[j] == "than" and j > 0 and tokens[j - 1] == "other")
+
+
+def avoided_weekdays(tokens: list[str]) -> set[int]:
+    return {
+        WEEKDAYS.get(token, WEEKDAY_PLURALS.get(token, -1))
+        for i, token in enumerate(tokens)
+        if (token in WEEKDAYS or token in WEEKDAY_PLURALS) and _negated(tokens, i)
+    }
+
+
 def _weekday_day(tokens: list[str], today: date) -> DayWish | None:
-    """The last weekday mentioned, with "this", "next" or a plural ("tuesdays")."""
+    """The last weekday mentioned (not one ruled out), with "this", "next" or a plural."""
     found: tuple[int, int, bool] | None = None  # (index, weekday, recurring)
     for i, token in enumerate(tokens):
+        if (token in WEEKDAYS or token in WEEKDAY_PLURALS) and _negated(tokens, i):
+            continue
         if token in WEEKDAYS:
             found = (i, WEEKDAYS[token], False)
         elif token in WEEKDAY_PLURALS:
@@ -256,6 +279,12 @@ def parse_day_wish(text: str, today: date) -> DayWish | None:
     if weekday is not None:
         return weekday
     week = _week_range(joined, today)
+    if week is not None and week.first is not None and week.last is not None:
+        # "next week but not Monday": a range starting on a day ruled out starts after it.
+        avoided, first = avoided_weekdays(tokens), week.first
+        while first.weekday() in avoided and first < week.last:
+            first += timedelta(days=1)
+        return DayWish(first, week.last)
     if week is not None:
         return week
     if any(f" {p} " in f" {joined} " for p in _FLEXIBLE):
@@ -294,9 +323,18 @@ def _month_name_dob(tokens: list[str], today: date) -> date | None:
         day = read_day_number(tokens, j)
         if day is not None and 1 <= day[0] <= 31:
             k = day[1] + (day[1] < len(tokens) and tokens[day[1]] in ("of", "in"))
-            year = read_year(tokens, k, today.year)
+            year = read_year(tokens, k, today.year) or _year_ending_at(tokens, i, today.year)
             if year is not None:
                 return _safe_date(year[0], month, day[0])
+    return None
+
+
+def _year_ending_at(tokens: list[str], end: int, today_year: int) -> tuple[int, int] | None:
+    """A year spoken just before ``end``: "nineteen ninety two, July second"."""
+    for start in range(max(0, end - 4), end):
+        year = read_year(tokens, start, today_year)
+        if year is not None and year[1] == end:
+            return year[0], year[1]
     return None
 
 

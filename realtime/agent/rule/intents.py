@@ -116,8 +116,9 @@ def classify(utterance: Utterance) -> set[Intent]:
         found.discard(Intent.RETURNING)
     if found & {Intent.RESCHEDULE, Intent.CANCEL, Intent.CHECK}:
         found.discard(Intent.BOOK)  # "cancel my appointment" mentions an appointment
-    if found & {Intent.REPEAT, Intent.HOLD} and len(utterance.tokens) > 6:
-        found -= {Intent.REPEAT, Intent.HOLD}  # a longer sentence says something else too
+    stalling = {Intent.REPEAT, Intent.HOLD}
+    if found & stalling and found - stalling and len(utterance.tokens) > 6:
+        found -= stalling  # a longer sentence that also asks for something is about that
     if Intent.RESCHEDULE in found:
         found.discard(Intent.CHANGE)  # "I can't make it" is not "make it Thursday"
         if not utterance.has("cancel", "cancellation") or utterance.has("reschedule", "move"):

@@ -1,0 +1,1 @@
+"""The voice-loop benchmark harness: simulated callers, the served API, and measurements."""

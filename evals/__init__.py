@@ -1,0 +1,1 @@
+"""Conversation evals: scenarios as data, run as text calls or as audio calls."""

@@ -1,0 +1,1 @@
+"""Outbound phone calls: a small dialer protocol, Twilio and embedded implementations."""
