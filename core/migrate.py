@@ -36,12 +36,8 @@ def _run(url: str | URL, action: str, *args: object, **kwargs: object) -> None:
         engine.dispose()
 
 
-def upgrade(url: str | URL, revision: str = "heads") -> None:
-    """Bring the database at ``url`` to ``revision`` (creating it when it is a new SQLite file).
-
-    ``heads`` rather than ``head``: features developed side by side may each add a revision on
-    the same parent until a merge revision joins them.
-    """
+def upgrade(url: str | URL, revision: str = "head") -> None:
+    """Bring the database at ``url`` to ``revision`` (creating it when it is a new SQLite file)."""
     _run(url, "upgrade", revision)
 
 
@@ -51,5 +47,5 @@ def downgrade(url: str | URL, revision: str) -> None:
 
 def autogenerate(url: str | URL, message: str, rev_id: str, parent: str = "head") -> None:
     """Developer tool: write revision ``rev_id`` (child of ``parent``) from the difference
-    between the models and the database at ``url`` (which must be at the current heads)."""
+    between the models and the database at ``url`` (which must be at the current head)."""
     _run(url, "revision", message=message, autogenerate=True, rev_id=rev_id, head=parent)

@@ -1,7 +1,7 @@
 """external appointments and hl7 messages
 
 Revision ID: 0005
-Revises: 0003
+Revises: 0004
 Create Date: 2026-11-21 13:58:55.994675
 """
 
@@ -14,7 +14,7 @@ from alembic import op
 import core.models.base
 
 revision: str = '0005'
-down_revision: str | None = '0003'
+down_revision: str | None = '0004'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -1,7 +1,7 @@
 """outreach: campaigns, targets, attempts, opt-outs, settings, send buckets, replies
 
-Revision ID: 0007
-Revises: 0003
+Revision ID: 0006
+Revises: 0005
 Create Date: 2026-11-21 13:59:19.997699
 """
 
@@ -14,8 +14,8 @@ from alembic import op
 import core.models.base
 import core.security.columns
 
-revision: str = "0007"
-down_revision: str | None = "0003"
+revision: str = "0006"
+down_revision: str | None = "0005"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -1,7 +1,7 @@
 """accounts: login sessions and API tokens
 
-Revision ID: 0008
-Revises: 0003
+Revision ID: 0007
+Revises: 0006
 Create Date: 2026-11-21 13:58:09.871490
 """
 
@@ -13,8 +13,8 @@ from alembic import op
 
 import core.models.base
 
-revision: str = '0008'
-down_revision: str | None = '0003'
+revision: str = '0007'
+down_revision: str | None = '0006'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
