@@ -123,10 +123,13 @@ async def test_stop_mid_campaign_stops_everything_for_that_number_and_c_confirms
         ).result()
         assert final.cancelled is False
 
-        # Delivery callbacks update the attempt.
+        # Delivery callbacks update the attempt (the answer to "C" is an attempt of its own).
         async with db.read() as session:
-            attempt = (await session.exec(select(OutreachAttempt).where(
-                OutreachAttempt.patient_id == confirmer, OutreachAttempt.status == "sent"))).one()  # fmt: skip
+            attempts = (await session.exec(select(OutreachAttempt).where(
+                OutreachAttempt.patient_id == confirmer))).all()  # fmt: skip
+        assert sorted((a.kind, a.status, a.reason) for a in attempts) == [
+            ("recall", "sent", None), ("reply", "sent", "confirmed")]  # fmt: skip
+        attempt = next(a for a in attempts if a.kind == "recall")
         delivered = {"MessageSid": attempt.provider_id or "", "MessageStatus": "delivered"}
         assert (
             await post_signed(api.base_url, AUTH_TOKEN, "/twilio/sms/status", delivered)

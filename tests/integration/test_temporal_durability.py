@@ -8,8 +8,10 @@ from temporalio import workflow
 from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.worker import Worker
 
-from core.temporal import data_converter
-from stack.devserver import DevServer, free_port
+# The sandbox re-imports this module for TimerWorkflow: pass the I/O modules through.
+with workflow.unsafe.imports_passed_through():
+    from core.temporal import data_converter
+    from stack.devserver import DevServer, free_port
 
 
 @workflow.defn

@@ -92,8 +92,9 @@ async def test_slot_taken_in_the_ehr_meanwhile_compensates_and_the_sync_hides_it
     db: Database, demo: SeedReport, server: FhirServer, temporal_client: Client
 ) -> None:
     """The front desk books the time in the EHR after our last sync: the saga gets a
-    non-retryable slot conflict, gives the time back, tells the patient and opens a staff task;
-    the next sync removes the time from what callers are offered, other times stay offered."""
+    non-retryable slot conflict, pulls the schedule from the EHR (so the time leaves what callers
+    are offered at once), gives the time back, tells the patient with the open times nearby and
+    opens a staff task; a later sync finds nothing new."""
     calendars = await connect_clinic(db, demo.clinic_id, server)
     taken, alternative = await free_slots(db, demo.clinic_id, count=2)
     calendar = calendars[taken.provider_id]
@@ -113,7 +114,7 @@ async def test_slot_taken_in_the_ehr_meanwhile_compensates_and_the_sync_hides_it
             id=f"ehr-sync-test-{uuid.uuid4().hex[:8]}",
             task_queue=queues.named(prefix, queues.SIDE_EFFECTS),
         )
-    assert synced.actions.get("created") == 1
+    assert synced.actions == {"unchanged": 1}  # the saga's own refresh brought it in
     assert result.accepted is not None
     async with db.read() as session:
         failed = await session.get(Appointment, result.accepted.appointment_id)
@@ -129,6 +130,7 @@ async def test_slot_taken_in_the_ehr_meanwhile_compensates_and_the_sync_hides_it
     assert failed is not None and failed.status == AppointmentStatus.FAILED
     assert len(tasks) == 1 and "slot_taken" in tasks[0].title
     assert len(told) == 1
+    assert "Open times offered" in (tasks[0].detail or "")
     assert taken not in offered
     assert alternative in offered
 

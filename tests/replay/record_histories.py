@@ -27,6 +27,7 @@ from sqlmodel import select
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 
+from activities.ehr_sync import SyncInput
 from core.db import Database
 from core.demo.seed import seed_demo
 from core.migrate import upgrade
@@ -56,6 +57,7 @@ from workflows.contracts import (
     TranscriptLine,
     WrapUpInput,
 )
+from workflows.ehr_sync import EhrSyncWorkflow
 from workflows.housekeeping import ExpireHoldsWorkflow
 from workflows.retention import RetentionPurgeWorkflow
 
@@ -307,7 +309,24 @@ async def drive_retention(rec: Recorder, db: Database, clinic_id: str, prefix: s
     expect("retention_purge calls", sum(c["calls"] for c in report["clinics"]), 1)
 
 
-GROUPS = {"core": drive, "retention": drive_retention, "outreach": drive_outreach}
+async def drive_ehr_sync(rec: Recorder, db: Database, clinic_id: str, prefix: str) -> None:
+    """One schedule pull (the demo clinic's local EHR has nothing to pull: the run says so)."""
+    handle = await rec.client.start_workflow(
+        EhrSyncWorkflow.run,
+        SyncInput(clinic_id),
+        id="replay-ehr-sync",
+        task_queue=queues.named(prefix, queues.SIDE_EFFECTS),
+    )
+    result = await rec.save("ehr_sync_skipped", handle.id)
+    expect("ehr_sync skipped", bool(result["skipped"]), True)
+
+
+GROUPS = {
+    "core": drive,
+    "retention": drive_retention,
+    "outreach": drive_outreach,
+    "ehr_sync": drive_ehr_sync,
+}
 
 
 async def record(

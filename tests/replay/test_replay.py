@@ -27,6 +27,7 @@ from workflows.campaigns import CampaignRunWorkflow
 from workflows.cancel import CancelWorkflow
 from workflows.contracts import BookingAccepted, BookingInput, BookingOutcome
 from workflows.early_answer import EarlyAnswer
+from workflows.ehr_sync import EhrSyncWorkflow
 from workflows.eligibility import EligibilityWorkflow
 from workflows.housekeeping import ExpireHoldsWorkflow
 from workflows.outreach import PatientOutreachWorkflow
@@ -46,6 +47,7 @@ WORKFLOWS = [
     AppointmentReminderWorkflow,
     CampaignRunWorkflow,
     PatientOutreachWorkflow,
+    EhrSyncWorkflow,
 ]
 
 
