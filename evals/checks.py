@@ -77,6 +77,9 @@ def invented_times(conversation: Conversation) -> list[str]:
                 elif result.name == "lookup_patient":
                     for visit in result.content.get("upcoming", []):
                         existing |= clock_times(visit["spoken"])
+                elif result.name in ("book_appointment", "reschedule_appointment"):
+                    # What was committed must have been offered, whatever was said about it.
+                    stray.extend(sorted(clock_times(result.content.get("spoken") or "") - offered))
         elif message.role == "agent" and message.text:
             allowed = offered | existing
             lowered = message.text.lower()
