@@ -13,6 +13,8 @@ from temporalio.client import Client
 
 from adminapi import roles
 from adminapi.auth import Principal, clinic_access, not_found
+from adminapi.deps import Services
+from adminapi.phi import audit
 from core.db import Database
 from core.models import Campaign
 from core.settings import Settings
@@ -116,7 +118,8 @@ def build_router() -> APIRouter:
         clinic_id: str,
         campaign_id: str,
         facade: Facade,
-        _: CampaignUser,
+        services: Services,
+        principal: CampaignUser,
         limit: Annotated[int, Query(ge=0, le=500)] = 50,
     ) -> dict[str, Any]:
         """Who would be contacted now, why, and the first message (nothing is sent)."""
@@ -124,7 +127,13 @@ def build_router() -> APIRouter:
         async def preview(clinic: str, campaign: str) -> Any:
             return await facade.preview(clinic, campaign, limit)
 
-        return asdict(await act(clinic_id, campaign_id, preview))
+        found = await act(clinic_id, campaign_id, preview)
+        # It names patients: each one shown is a PHI read.
+        await audit(
+            services.db, principal, "read", "patient", [row.patient_id for row in found.rows],
+            detail={"via": "campaign_preview", "campaign_id": campaign_id},
+        )  # fmt: skip
+        return asdict(found)
 
     @router.get("/{campaign_id}/progress")
     async def campaign_progress(

@@ -1,6 +1,6 @@
 """Schemathesis fuzzing of the OpenAPI document, authenticated as a clinic admin, against the
 real API served by uvicorn (real database, Temporal and worker): no generated request may make
-the server fail with a 500. Bounded: a few deterministic examples per operation."""
+the server fail (5xx). Bounded: a few deterministic examples per operation."""
 
 from __future__ import annotations
 
@@ -23,7 +23,9 @@ from tests.conftest import DEMO_NOW
 from tests.support.workers import running_worker
 
 EXAMPLES_PER_OPERATION = 8
-# Webhooks are signed by Twilio and the codec server by its own key: their own tests fuzz them.
+# Unsigned requests to the webhooks (and the codec without its token) stop at the signature check,
+# so fuzzing them here would only test that; tests/security/test_hardening.py and the voice
+# edge's bad-input tests cover those routes with forged, unsigned and malformed requests.
 SKIPPED_PREFIXES = ("/twilio/", "/codec")
 
 
@@ -49,7 +51,7 @@ def _fuzz(schema: Any, base_url: str, clinic_id: str, token: str) -> list[str]:
             if case.path.endswith("/live"):
                 case.query = {**(case.query or {}), "once": "true"}
             response = case.call(base_url=base_url, session=session, headers=headers, timeout=30)
-            if response.status_code == 500:
+            if response.status_code >= 500:
                 failures.append(f"{case.method} {case.formatted_path}: {response.text[:200]}")
 
         run()

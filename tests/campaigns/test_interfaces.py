@@ -9,11 +9,12 @@ from pathlib import Path
 
 import httpx
 import pytest
+from sqlmodel import select
 from temporalio.client import Client
 
 from core.db import Database
 from core.demo.seed import SeedReport
-from core.models import Role
+from core.models import AuditEvent, Role
 from core.security.crypto import local_keyring_path
 from core.settings import get_settings
 from stack.devserver import DevServer
@@ -58,6 +59,10 @@ async def test_admin_api_creates_previews_starts_and_reports(
             assert (await http.get(url)).status_code == 401
             preview = (await http.get(f"{url}/preview", headers=staff.headers)).json()
             assert preview["total"] >= 4 and all(r["reason"] for r in preview["rows"])
+            async with db.read() as session:  # the patients it named are audited reads
+                audited = (await session.exec(select(AuditEvent.record_id).where(
+                    AuditEvent.record_type == "patient", AuditEvent.action == "read"))).all()  # fmt: skip
+            assert {r["patient_id"] for r in preview["rows"]} <= set(audited)
             started = await http.post(f"{url}/start", headers=staff.headers)
             assert started.status_code == 200 and started.json()["status"] in (
                 "scheduled",
