@@ -7,6 +7,12 @@ replayed into the fallback, with the ``end_of_speech`` calls still awaiting thei
 every ``end_of_speech`` still gets exactly one final. ``on_failover("stt:<reason>")`` is called
 once, and the session records it in the call's failovers.
 
+Before the replay, the fallback first hears the caller's last finalised audio (up to
+``PRIMER`` bytes) as an utterance of its own, whose transcripts are dropped: an offline decoder
+adapts its channel normalisation (pocketsphinx's live cepstral mean) to the caller's line and
+voice as it listens, and a cold one misrecognises a short turn it is handed first — a replayed
+"yes" came out as "u o n". Primed, it starts where it would be had it listened all along.
+
 Engines score confidence differently (pocketsphinx's "right" is ~0.2, Deepgram's ~0.9), and the
 session judges transcripts on the primary's scale, so the fallback's confidences are rescaled:
 its ``fallback_floor`` (the score below which it is usually wrong) maps onto ``primary_floor``.
@@ -27,6 +33,7 @@ log = logging.getLogger(__name__)
 
 FRAME = 160  # 20 ms of μ-law: replayed audio goes in the frames the recognisers expect
 MAX_BUFFER = 30 * 8000  # un-finalised audio kept for a replay (30 s)
+PRIMER = 10 * 8000  # finalised audio kept to prime the fallback with (10 s)
 
 
 def rescale(confidence: float, floor: float, onto: float) -> float:
@@ -83,13 +90,17 @@ class FailoverStream:
         self._out: asyncio.Queue[Transcript | BaseException | None] = asyncio.Queue()
         self._pump: asyncio.Task[None] | None = None
         self._audio = bytearray()  # since the last final
+        self._heard = bytearray()  # the finalised audio before it, for priming (PRIMER at most)
         self._awaiting: deque[int] = deque()  # ``_audio`` length at each unanswered end_of_speech
         self._switching: asyncio.Task[None] | None = None
         self._closed = False
 
-    def attach(self, stream: SttStream) -> None:
+    def attach(self, stream: SttStream, *, hidden_finals: int = 0) -> None:
+        """Forward ``stream``'s transcripts, dropping those up to its ``hidden_finals``-th final."""
         self._active = stream
-        self._pump = asyncio.create_task(self._forward(stream), name="stt-failover-pump")
+        self._pump = asyncio.create_task(
+            self._forward(stream, hidden_finals), name="stt-failover-pump"
+        )
 
     async def push(self, ulaw: bytes) -> None:
         if self._closed:
@@ -132,11 +143,18 @@ class FailoverStream:
                 await self._active.aclose()
         self._out.put_nowait(None)
 
-    async def _forward(self, stream: SttStream) -> None:
+    async def _forward(self, stream: SttStream, hidden_finals: int = 0) -> None:
         try:
             async for transcript in stream.transcripts():
+                if hidden_finals:  # the primer's own results: nobody asked for them
+                    if transcript.is_final:
+                        hidden_finals -= 1
+                    continue
                 if transcript.is_final and self._awaiting:
                     done = self._awaiting.popleft()
+                    if self._fallback is not None:  # still to come: keep a primer for it
+                        self._heard += self._audio[:done]
+                        del self._heard[: max(0, len(self._heard) - PRIMER)]
                     del self._audio[:done]
                     self._awaiting = deque(mark - done for mark in self._awaiting)
                 if self._rescaling:
@@ -169,6 +187,12 @@ class FailoverStream:
             log.error("fallback stt failed to open", extra={"error": type(exc).__name__})
             self._out.put_nowait(exc)
             return
+        # Prime it with the caller's voice (see the module docstring); one final to hide.
+        primer, self._heard = bytes(self._heard), bytearray()
+        for start in range(0, len(primer), FRAME):
+            await stream.push(primer[start : start + FRAME])
+        if primer:
+            await stream.end_of_speech()
         # Replay, re-reading the buffer: audio keeps arriving while we await.
         sent, marks = 0, 0
         while sent < len(self._audio) or marks < len(self._awaiting):
@@ -183,4 +207,4 @@ class FailoverStream:
             await stream.aclose()
             return
         self._rescaling = True
-        self.attach(stream)
+        self.attach(stream, hidden_finals=1 if primer else 0)

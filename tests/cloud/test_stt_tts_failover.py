@@ -16,8 +16,9 @@ from realtime.audio import codec
 from realtime.output import PacedOutput
 from realtime.speaker import Speaker
 from realtime.stt.deepgram_stt import DeepgramOptions, DeepgramSTT
-from realtime.stt.failover import open_with_failover, rescale
+from realtime.stt.failover import PRIMER, open_with_failover, rescale
 from realtime.stt.pocketsphinx_stt import PocketsphinxSTT
+from realtime.stt.protocol import Transcript, Vocabulary
 from realtime.tts.elevenlabs_tts import ElevenLabsTTS
 from realtime.tts.flite_tts import FliteTTS
 from realtime.turns import TurnSettings
@@ -129,6 +130,75 @@ async def test_an_unreachable_cloud_recogniser_starts_the_call_offline(
     await caller.send(caller_audio)
     await caller.stream.end_of_speech()
     assert "cleaning" in (await caller.final(timeout=15)).text
+    await caller.close()
+
+
+class ScriptedStream:
+    """An ``SttStream`` answering its n-th ``end_of_speech`` with "interim n", then "turn n";
+    it records what it was given (audio, and "eos"), and ``fail`` ends it as a lost socket."""
+
+    def __init__(self) -> None:
+        self.received: list[bytes | str] = []
+        self._out: asyncio.Queue[Transcript | BaseException | None] = asyncio.Queue()
+        self._turns = 0
+
+    async def push(self, ulaw: bytes) -> None:
+        self.received.append(ulaw)
+
+    async def end_of_speech(self) -> None:
+        self.received.append("eos")
+        self._turns += 1
+        self._out.put_nowait(Transcript(f"interim {self._turns}", False, 0.0))
+        self._out.put_nowait(Transcript(f"turn {self._turns}", True, 0.9))
+
+    def fail(self) -> None:
+        self._out.put_nowait(ConnectionError("the network dropped"))
+
+    async def transcripts(self) -> AsyncIterator[Transcript]:
+        while (item := await self._out.get()) is not None:
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+
+    async def aclose(self) -> None:
+        self._out.put_nowait(None)
+
+
+class ScriptedSTT:
+    def __init__(self, stream: ScriptedStream) -> None:
+        self.stream = stream
+
+    async def open(self, vocabulary: Vocabulary) -> ScriptedStream:
+        return self.stream
+
+
+async def test_the_fallback_first_hears_the_callers_last_turn_and_that_stays_unheard() -> None:
+    # A cold offline decoder misrecognises a short replayed turn ("yes" → "u o n"): it is
+    # primed with the caller's finalised audio first, whose transcripts nobody asked for.
+    primary, fallback = ScriptedStream(), ScriptedStream()
+    failovers: list[str] = []
+    stream = await open_with_failover(
+        ScriptedSTT(primary), ScriptedSTT(fallback), Vocabulary(), failovers.append
+    )
+    caller = Caller(stream)
+    first, second = b"\x01" * 8000 + b"\x02" * PRIMER, b"\x03" * 1600
+    await caller.send(first)
+    await stream.end_of_speech()
+    assert (await caller.final()).text == "turn 1"
+    await caller.send(second)
+    primary.fail()  # mid-turn
+    await stream.end_of_speech()
+    final = await caller.final()
+    assert final.text == "turn 2"  # the fallback's second final: its first was the primer's
+    assert failovers == ["stt:ConnectionError"]
+    eos = fallback.received.index("eos")
+    assert b"".join(fallback.received[:eos]) == first[-PRIMER:]  # the last PRIMER bytes of it
+    assert fallback.received[eos + 1 :] == [second[i : i + 160] for i in range(0, 1600, 160)] + [
+        "eos"
+    ]
+    assert [t.text for t in caller.interims] == ["interim 1", "interim 2"]
+    await asyncio.sleep(0.05)
+    assert caller.finals.empty() and caller.error is None
     await caller.close()
 
 
