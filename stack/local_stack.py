@@ -83,8 +83,8 @@ async def run_local_stack(settings: Settings, stop: asyncio.Event, *, demo: bool
         print(
             "\nThe receptionist is running.\n"
             f"  API            {api}  (health: {api}/healthz, docs: {api}/docs)\n"
-            f"  Dashboard      {api}/dashboard/  (a login: ./run user create --email you@example.com"
-            " --role admin --clinic bright-smile)\n"
+            f"  Dashboard      {api}/dashboard/  (a login: ./run user create"
+            " --email you@example.com --role admin --clinic bright-smile)\n"
             f"  Temporal UI    http://{host}:{settings.temporal_ui_port}\n"
             f"  Logs           {logs}\n"
             "Press Ctrl-C to stop.",

@@ -68,7 +68,7 @@ class Appointment(SQLModel, table=True):
     external_system: str | None = Field(default=None, max_length=16)
     notes: str | None = phi_field(default=None, max_length=4000)
     eligibility: dict[str, Any] | None = Field(default=None, sa_type=JSON)
-    cancel_reason: str | None = Field(default=None, max_length=200)
+    cancel_reason: str | None = phi_field(default=None, max_length=200)  # may be the caller's words
     rescheduled_from_id: str | None = Field(default=None, foreign_key="appointment.id")
     created_at: datetime = utc_field(default_factory=utcnow)
     updated_at: datetime = utc_field(default_factory=utcnow)

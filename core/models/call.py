@@ -40,7 +40,8 @@ class Call(SQLModel, table=True):
     started_at: datetime = utc_field(default_factory=utcnow, index=True)
     ended_at: datetime | None = utc_field(default=None)
     outcome: CallOutcome = Field(default=CallOutcome.IN_PROGRESS, sa_type=AutoString)
-    transfer_reason: str | None = Field(default=None, max_length=200)
+    # Free text from the agent ("swelling with fever"): clinical detail, so encrypted.
+    transfer_reason: str | None = phi_field(default=None, max_length=200)
     summary: str | None = phi_field(default=None, max_length=8000)
     # Per turn: {"end_of_speech_ms", "stt_final_ms", "agent_first_token_ms", "tts_first_byte_ms",
     #            "first_media_ms", "first_mark_ms"} relative to the end of the caller's speech.

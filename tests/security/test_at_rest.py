@@ -11,7 +11,7 @@ from sqlmodel import select
 from core.db import Database, sync_url
 from core.demo.seed import SeedReport
 from core.migrate import downgrade, upgrade
-from core.models import InsuranceCoverage, Patient
+from core.models import Appointment, Call, InsuranceCoverage, Patient
 from core.security import crypto, recordings
 from core.security.columns import EncryptedColumnComparisonError
 from core.security.rotation import rotate_keys
@@ -52,6 +52,22 @@ async def test_seeded_patients_are_ciphertext_on_disk_and_plaintext_in_python(
     raw = await _raw_patient(db, patient.id)
     assert all(crypto.is_encrypted_text(v) for v in raw.values()), raw
     assert leaks(database_dump(db, database_url), ALEX_RIVERA) == []
+
+
+async def test_free_text_reasons_are_ciphertext_on_disk(
+    db: Database, database_url: str, demo: SeedReport
+) -> None:
+    """A transfer or cancellation reason is the agent's or caller's words: clinical detail."""
+    reason = "swelling with fever since Tuesday"
+    async with db.write() as session:
+        call = Call(clinic_id=demo.clinic_id, call_sid="CA" + "7" * 32, transfer_reason=reason)
+        appointment = (await session.exec(select(Appointment))).first()
+        assert appointment is not None
+        appointment.cancel_reason = reason
+        session.add_all([call, appointment])
+    async with db.read() as session:
+        assert (await session.get(Call, call.id)).transfer_reason == reason  # type: ignore[union-attr]
+    assert leaks(database_dump(db, database_url), [reason]) == []
 
 
 async def test_equality_lookups_use_blind_indexes(db: Database, demo: SeedReport) -> None:
