@@ -42,7 +42,7 @@ from deepgram.environment import DeepgramClientEnvironment
 from deepgram.listen.v1.socket_client import AsyncV1SocketClient
 from deepgram.listen.v1.types import ListenV1Results, ListenV1UtteranceEnd
 
-from realtime.stt.protocol import Transcript, Vocabulary
+from realtime.stt.protocol import ResultQueue, Transcript, Vocabulary, drain_results
 from realtime.vad import frame_dbfs
 
 log = logging.getLogger(__name__)
@@ -213,7 +213,7 @@ class DeepgramStream:
         self._client = client
         self._parameters = parameters
         self._o = options
-        self._results: asyncio.Queue[Transcript | BaseException | None] = asyncio.Queue()
+        self._results: ResultQueue = asyncio.Queue()
         self._gate = _SilenceGate(options)
         # Audio since the last final, replayed to a new socket; positions are absolute byte
         # offsets in the call's (gated) audio, which is also Deepgram's timeline per socket.
@@ -293,14 +293,8 @@ class DeepgramStream:
         self._wakeup.set()
         self._arm_deadline()
 
-    async def transcripts(self) -> AsyncIterator[Transcript]:
-        while True:
-            item = await self._results.get()
-            if item is None:
-                return
-            if isinstance(item, BaseException):
-                raise item
-            yield item
+    def transcripts(self) -> AsyncIterator[Transcript]:
+        return drain_results(self._results)
 
     async def aclose(self) -> None:
         if self._closed:

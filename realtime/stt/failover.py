@@ -27,7 +27,14 @@ from collections import deque
 from collections.abc import AsyncIterator, Callable
 from dataclasses import replace
 
-from realtime.stt.protocol import SpeechToText, SttStream, Transcript, Vocabulary
+from realtime.stt.protocol import (
+    ResultQueue,
+    SpeechToText,
+    SttStream,
+    Transcript,
+    Vocabulary,
+    drain_results,
+)
 
 log = logging.getLogger(__name__)
 
@@ -87,7 +94,7 @@ class FailoverStream:
         self._vocabulary = vocabulary
         self._on_failover = on_failover
         self._active: SttStream | None = None
-        self._out: asyncio.Queue[Transcript | BaseException | None] = asyncio.Queue()
+        self._out: ResultQueue = asyncio.Queue()
         self._pump: asyncio.Task[None] | None = None
         self._audio = bytearray()  # since the last final
         self._heard = bytearray()  # the finalised audio before it, for priming (PRIMER at most)
@@ -120,14 +127,8 @@ class FailoverStream:
         if self._active is not None:
             await self._active.end_of_speech()
 
-    async def transcripts(self) -> AsyncIterator[Transcript]:
-        while True:
-            item = await self._out.get()
-            if item is None:
-                return
-            if isinstance(item, BaseException):
-                raise item
-            yield item
+    def transcripts(self) -> AsyncIterator[Transcript]:
+        return drain_results(self._out)
 
     async def aclose(self) -> None:
         if self._closed:

@@ -21,7 +21,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 from realtime.stt import language_model, sphinx_worker
-from realtime.stt.protocol import Transcript, Vocabulary
+from realtime.stt.protocol import ResultQueue, Transcript, Vocabulary, drain_results
 
 _ROOT = Path(__file__).resolve().parents[2]
 OPEN_TIMEOUT_S = 30.0
@@ -105,7 +105,7 @@ class PocketsphinxStream:
     def __init__(self, worker: _Worker, stream_id: int) -> None:
         self._worker = worker
         self._id = stream_id
-        self._results: asyncio.Queue[Transcript | BaseException | None] = asyncio.Queue()
+        self._results: ResultQueue = asyncio.Queue()
         self._opened: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._closed = False
 
@@ -117,14 +117,8 @@ class PocketsphinxStream:
         if not self._closed:
             self._worker.send(self._id, sphinx_worker.END)
 
-    async def transcripts(self) -> AsyncIterator[Transcript]:
-        while True:
-            item = await self._results.get()
-            if item is None:
-                return
-            if isinstance(item, BaseException):
-                raise item
-            yield item
+    def transcripts(self) -> AsyncIterator[Transcript]:
+        return drain_results(self._results)
 
     async def aclose(self) -> None:
         if self._closed:

@@ -8,6 +8,7 @@ clinic-specific language model). The session pushes every caller frame as it arr
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import re
@@ -62,6 +63,23 @@ class SttStream(Protocol):
         Audio not yet finalised is discarded.
         """
         ...
+
+
+# What a stream's results queue carries: a transcript, the error that ended the stream, or
+# None once it is closed.
+ResultQueue = asyncio.Queue[Transcript | BaseException | None]
+
+
+async def drain_results(queue: ResultQueue) -> AsyncIterator[Transcript]:
+    """``transcripts()`` for a stream that queues its results: yields until the closing None,
+    raising the error that ended the stream, if any."""
+    while True:
+        item = await queue.get()
+        if item is None:
+            return
+        if isinstance(item, BaseException):
+            raise item
+        yield item
 
 
 class SpeechToText(Protocol):
