@@ -23,7 +23,8 @@ class Patient(SQLModel, table=True):
     email: str | None = phi_field(default=None, max_length=512)
     insurance_payer: str | None = Field(default=None, max_length=120)
     insurance_member_id: str | None = phi_field(default=None, max_length=512)
-    external_ehr_id: str | None = Field(default=None, max_length=128)
+    # The EHR's patient id: a medical record number, so PHI; found by ``external_ehr_index``.
+    external_ehr_id: str | None = phi_field(default=None, max_length=128)
     sms_opt_out: bool = False
     created_at: datetime = utc_field(default_factory=utcnow)
     # Blind indexes (keyed HMACs, see core.security.crypto), kept in step with the encrypted
@@ -31,6 +32,7 @@ class Patient(SQLModel, table=True):
     phone_index: str | None = Field(default=None, max_length=64, index=True)
     identity_index: str | None = Field(default=None, max_length=64, index=True)
     last_name_index: str | None = Field(default=None, max_length=64, index=True)
+    external_ehr_index: str | None = Field(default=None, max_length=64, index=True)
 
 
 @event.listens_for(Patient, "before_insert")
@@ -41,6 +43,9 @@ def _refresh_indexes(_mapper: object, _connection: object, patient: Patient) -> 
         patient.first_name, patient.last_name, patient.date_of_birth
     )
     patient.last_name_index = blind_index("name", patient.last_name)
+    patient.external_ehr_index = (
+        blind_index("ehr_id", patient.external_ehr_id) if patient.external_ehr_id else None
+    )
     remember_phi_names(patient.first_name, patient.last_name)
 
 

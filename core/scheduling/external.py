@@ -46,7 +46,7 @@ from core.scheduling.availability import cells
 from core.scheduling.holds import cancel_appointment, free_appointment_time
 from core.scheduling.search import NotFound, SchedulingError, load_clinic
 from core.security import audit
-from core.security.crypto import identity_index
+from core.security.crypto import blind_index, identity_index
 
 log = logging.getLogger(__name__)
 
@@ -202,7 +202,8 @@ async def _patient(session: AsyncSession, clinic_id: str, change: ExternalAppoin
         found = (
             await session.exec(
                 select(Patient).where(
-                    Patient.clinic_id == clinic_id, Patient.external_ehr_id == given.external_id
+                    Patient.clinic_id == clinic_id,
+                    Patient.external_ehr_index == blind_index("ehr_id", given.external_id),
                 )
             )
         ).first()
@@ -241,7 +242,8 @@ async def _patient(session: AsyncSession, clinic_id: str, change: ExternalAppoin
         found = (
             await session.exec(
                 select(Patient).where(
-                    Patient.clinic_id == clinic_id, Patient.external_ehr_id == placeholder
+                    Patient.clinic_id == clinic_id,
+                    Patient.external_ehr_index == blind_index("ehr_id", placeholder),
                 )
             )
         ).first()

@@ -175,6 +175,7 @@ NORMALISERS: dict[str, Callable[[str], str]] = {
     "dob": _dob,
     "member_id": _member_id,
     "email": lambda v: v.strip().casefold(),
+    "ehr_id": str.strip,  # an EHR's patient id (a record number): exact, case and all
 }
 
 

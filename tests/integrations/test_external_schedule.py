@@ -41,6 +41,7 @@ from core.scheduling.external import (
     apply_external_appointment,
     remove_external_appointment,
 )
+from core.security.crypto import blind_index
 from tests.integrations.ehr_support import pending_booking
 from tests.support.booking import free_slots, seeded_patient
 
@@ -112,7 +113,9 @@ async def test_applying_twice_keeps_one_appointment(db: Database, demo: SeedRepo
     assert second.action == "unchanged" and second.appointment_id == first.appointment_id
     assert len(await rows(db, "EHR-1")) == 1
     async with db.read() as session:
-        pats = await session.exec(select(Patient).where(Patient.external_ehr_id == "PAT-9"))
+        pats = await session.exec(
+            select(Patient).where(Patient.external_ehr_index == blind_index("ehr_id", "PAT-9"))
+        )
         assert len(pats.all()) == 1
 
 

@@ -54,20 +54,31 @@ async def test_seeded_patients_are_ciphertext_on_disk_and_plaintext_in_python(
     assert leaks(database_dump(db, database_url), ALEX_RIVERA) == []
 
 
-async def test_free_text_reasons_are_ciphertext_on_disk(
+async def test_free_text_reasons_and_ehr_ids_are_ciphertext_on_disk(
     db: Database, database_url: str, demo: SeedReport
 ) -> None:
-    """A transfer or cancellation reason is the agent's or caller's words: clinical detail."""
-    reason = "swelling with fever since Tuesday"
+    """A transfer or cancellation reason is the agent's or caller's words (clinical detail); the
+    EHR's patient id is a record number, found by its blind index."""
+    reason, record_number = "swelling with fever since Tuesday", "MRN-4433217"
+    patient = await alex(db)
     async with db.write() as session:
         call = Call(clinic_id=demo.clinic_id, call_sid="CA" + "7" * 32, transfer_reason=reason)
         appointment = (await session.exec(select(Appointment))).first()
         assert appointment is not None
         appointment.cancel_reason = reason
-        session.add_all([call, appointment])
+        patient.external_ehr_id = record_number
+        session.add_all([call, appointment, patient])
     async with db.read() as session:
         assert (await session.get(Call, call.id)).transfer_reason == reason  # type: ignore[union-attr]
-    assert leaks(database_dump(db, database_url), [reason]) == []
+        found = (
+            await session.exec(
+                select(Patient).where(
+                    Patient.external_ehr_index == crypto.blind_index("ehr_id", record_number)
+                )
+            )
+        ).one()
+    assert found.id == patient.id and found.external_ehr_id == record_number
+    assert leaks(database_dump(db, database_url), [reason, record_number]) == []
 
 
 async def test_equality_lookups_use_blind_indexes(db: Database, demo: SeedReport) -> None:
