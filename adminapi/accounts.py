@@ -21,6 +21,7 @@ from adminapi.auth import (
     session_policy,
 )
 from adminapi.deps import Services, config_refused, conflict, owned, request_ip
+from adminapi.phi import audit
 from core.accounts.passwords import MAX_LENGTH, WeakPassword, verify_password
 from core.accounts.sessions import end_session, end_user_sessions, session_expiry, start_session
 from core.accounts.tokens import issue_token, revoke_token
@@ -263,7 +264,7 @@ def build_router() -> APIRouter:
         clinic_id: str,
         body: NewUser,
         services: Services,
-        _: Annotated[Principal, Depends(clinic_access(*roles.MANAGE_USERS))],
+        principal: Annotated[Principal, Depends(clinic_access(*roles.MANAGE_USERS))],
     ) -> UserOut:
         """Create a user of this clinic (password at least 12 characters)."""
         try:
@@ -281,6 +282,8 @@ def build_router() -> APIRouter:
             raise _account_refused(exc) from None
         except WeakPassword as exc:
             raise _account_refused(exc) from None
+        # Who may reach PHI is itself audited (access control changes, §164.312(b)).
+        await audit(services.db, principal, "create", "user", user.id, {"role": body.role})
         return _user_out(user)
 
     @router.patch("/clinics/{clinic_id}/users/{user_id}", tags=["users"], response_model=UserOut)
@@ -303,6 +306,10 @@ def build_router() -> APIRouter:
             session.add(user)
         if body.active is False or body.role is not None:
             await end_user_sessions(services.db, user_id)
+        await audit(
+            services.db, principal, "update", "user", user_id,
+            {"role": body.role, "active": body.active},
+        )  # fmt: skip
         return _user_out(user)
 
     @router.get("/clinics/{clinic_id}/tokens", tags=["users"], response_model=list[TokenOut])

@@ -1,5 +1,6 @@
-"""Every read and write of patient data through the API leaves an audit event: the one place
-routes call the audit trail, so what is recorded is decided here."""
+"""Every read and write of patient data through the API, and every change to who may reach it
+(users), leaves an audit event: the one place routes call the audit trail, so what is recorded
+is decided here."""
 
 from __future__ import annotations
 

@@ -7,7 +7,7 @@ from sqlmodel import select
 
 from adminapi.clinic_document import load_document
 from core.clinic_config import ClinicConfig, apply_clinic_config, parse_clinic_config
-from core.models import Clinic, Provider
+from core.models import AuditEvent, Clinic, Provider
 from realtime.agent.profile import load_clinic_profile
 from tests.admin.conftest import AdminApi
 
@@ -241,6 +241,11 @@ async def test_operator_onboards_a_clinic_and_its_first_admin(admin_api: AdminAp
         headers=operator,
     )  # fmt: skip
     assert admin.status_code == 201, admin.text
+    async with admin_api.db.read() as session:  # giving someone access is audited
+        event = (
+            await session.exec(select(AuditEvent).where(AuditEvent.record_id == admin.json()["id"]))
+        ).one()
+    assert (event.action, event.record_type, event.role) == ("create", "user", "operator")
     mine = await admin_api.client.get("/api/clinics", headers=admin_api.a.admin.headers)
     assert [c["id"] for c in mine.json()] == [admin_api.a.clinic_id]
     everyone = await admin_api.client.get("/api/clinics", headers=operator)
