@@ -112,8 +112,10 @@ class CampaignActivities:
         async with self._db.write() as session:
             stored = await session.get(Campaign, campaign.id)
             assert stored is not None
-            stored.status, stored.error, stored.updated_at = CampaignStatus.RUNNING, None, now
-            session.add(stored)
+            # Staff may have paused or cancelled it while the targets were taken: keep that.
+            if stored.status in (CampaignStatus.DRAFT, CampaignStatus.SCHEDULED):
+                stored.status, stored.error, stored.updated_at = CampaignStatus.RUNNING, None, now
+                session.add(stored)
         window = request.window
         return PreparedRun(
             RunSettings(
