@@ -36,6 +36,8 @@ from core.models import (
     Appointment,
     AttemptStatus,
     Call,
+    Campaign,
+    CampaignStatus,
     Clinic,
     ClinicPhoneNumber,
     OutboxMessage,
@@ -67,6 +69,7 @@ from workflows.outreach_types import (
 
 TEMPLATE_ERROR = "template"
 RATE_LIMITED = "rate_limited"
+CAMPAIGN_CANCELLED = "campaign_cancelled"  # the skip reason once a campaign is cancelled
 CLINIC_TTL = 30.0  # seconds a clinic's outreach settings are reused
 MAX_VOICEMAIL_CHARS = 600  # about 40 seconds spoken: voicemails stay under a minute
 
@@ -192,29 +195,44 @@ class OutreachActivities:
     async def _judge(
         self, contact: Contact, who: _Recipient, channel: str, key: str
     ) -> rules.Verdict:
-        """Send now, defer (quiet hours, daily cap) or skip (opted out, weekly cap, no phone).
-        Deferrals and skips are recorded with their reason (a deferral once per wake-up time,
-        so a retried activity does not record it twice)."""
+        """Send now, defer (quiet hours, daily cap) or skip (opted out, weekly cap, no phone,
+        campaign cancelled). Deferrals and skips are recorded with their reason (a deferral once
+        per wake-up time, so a retried activity does not record it twice).
+
+        A cancelled campaign contacts nobody more: its run stops only the children still
+        contacting, so a child that texted and waits for a reply (its follow-up call due when
+        the reply window ends) learns of the cancel here."""
         now = datetime.now(UTC)
         phone = who.patient.phone
         async with self._db.read() as session:
             opted_out = bool(phone) and await is_opted_out(session, contact.clinic_id, phone or "")
             sent = await sent_times(session, contact.patient_id, now - rules.WEEK)
-        verdict = rules.decide(
-            now=now,
-            window=send_window(who.config, who.clinic, contact.window),
-            caps=rules.Caps(who.config.max_per_day, who.config.max_per_week),
-            sent=sent,
-            opted_out=opted_out or who.patient.sms_opt_out,
-            has_phone=bool(phone),
-            deadline=contact.deadline,
-        )
+            campaign = (
+                await session.get(Campaign, contact.campaign_id) if contact.campaign_id else None
+            )
+        if campaign is not None and campaign.status == CampaignStatus.CANCELLED:
+            verdict = rules.Verdict("skip", CAMPAIGN_CANCELLED)
+        else:
+            verdict = rules.decide(
+                now=now,
+                window=send_window(who.config, who.clinic, contact.window),
+                caps=rules.Caps(who.config.max_per_day, who.config.max_per_week),
+                sent=sent,
+                opted_out=opted_out or who.patient.sms_opt_out,
+                has_phone=bool(phone),
+                deadline=contact.deadline,
+            )
         if verdict.action == "skip":
             await save_attempt(
                 self._db,
                 self._attempt(contact, channel, AttemptStatus.SKIPPED, key, reason=verdict.reason),
             )
-            await self._set_target(contact.target_id, TargetStatus.SKIPPED, verdict.reason)
+            cancelled = verdict.reason == CAMPAIGN_CANCELLED
+            await self._set_target(
+                contact.target_id,
+                TargetStatus.CANCELLED if cancelled else TargetStatus.SKIPPED,
+                verdict.reason,
+            )
         elif verdict.action == "defer":
             assert verdict.until is not None
             await save_attempt(

@@ -3,11 +3,22 @@
 Started by the campaign's Temporal Schedule (in the clinic's time zone) or on demand. The
 first task snapshots the targets and renders the template for every one of them, so a
 template that fails stops the run before anything is sent. Then at most ``in_flight``
-children run at once (``outreach-{target}``, abandoned on close so they survive the run's
-continue-as-new); each signals ``target_done``. The run continues as new every few thousand
-events, carrying only counters and the ids in flight, so 10,000 targets fit one campaign.
-``pause`` stops new starts (in-flight children finish), ``resume`` goes on, ``cancel`` stops
-the children and the run.
+children are *contacting* at once (``outreach-{target}``, abandoned on close so they survive
+the run's continue-as-new). The window bounds the sends and calls, not the wait for a reply:
+each child signals ``target_done`` (its release) as soon as its first contact is over -- text
+sent, skipped, failed or stopped, or the call finished for voice -- and goes on waiting for
+the patient's reply (48 h by default) by itself. A target is counted once: only a target in
+the window is counted, and a child releases once. The run continues as new every few
+thousand events, carrying only counters and the ids in flight, so 10,000 targets fit one
+campaign.
+
+"completed" means every target has been contacted (or skipped, or failed): replies (C / R /
+STOP) may still come in, and ``sms_then_voice`` follow-up calls may still be placed when a
+reply window ends, by the children that outlive the run. ``pause`` stops new starts
+(children contacting finish), ``resume`` goes on, ``cancel`` stops the children still
+contacting and the run; children already waiting for a reply are not signalled (the run does
+not keep their ids) but place nothing more: the rules skip every contact of a cancelled
+campaign (reason ``campaign_cancelled``).
 """
 
 from __future__ import annotations
@@ -40,20 +51,30 @@ with workflow.unsafe.imports_passed_through():
     )
 
 
+# Histories recorded before an already started child stopped holding a slot.
+ALREADY_STARTED_NOT_WAITED = "campaign-run-already-started-not-waited"
+
+
 def outreach_id(target_id: str) -> str:
     return f"outreach-{target_id}"
 
 
 @workflow.defn
 class CampaignRunWorkflow:
-    def __init__(self) -> None:
-        self._running: set[str] = set()
-        self._done = 0
-        self._paused = False
-        self._cancelled = False
+    @workflow.init
+    def __init__(self, request: CampaignRunInput) -> None:
+        # From the input before any signal is handled: a continued run's first task can carry
+        # ``target_done`` signals, and a window still empty then would drop them (and wait for
+        # those targets forever).
+        self._running: set[str] = set(request.running)
+        self._done = request.done
+        self._paused = request.paused
+        self._cancelled = request.cancelled
 
     @workflow.signal
     def target_done(self, done: TargetDone) -> None:
+        """The child's first contact is over (or the child ended): its slot is free. Only a
+        target in the window counts, so a duplicate or late report is never counted twice."""
         if done.target_id in self._running:
             self._running.discard(done.target_id)
             self._done += 1
@@ -89,9 +110,6 @@ class CampaignRunWorkflow:
     @workflow.run
     async def run(self, request: CampaignRunInput) -> RunFinished:
         run_key = workflow.info().workflow_id
-        self._running = set(request.running)
-        self._done, self._paused = request.done, request.paused
-        self._cancelled = self._cancelled or request.cancelled
         settings, total = request.settings, request.total
         if settings is None:
             try:
@@ -177,8 +195,13 @@ class CampaignRunWorkflow:
                 id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
             )  # fmt: skip
         except WorkflowAlreadyStartedError:
-            # Started by an earlier attempt of this run: it will still report back when done.
+            # Started by an earlier attempt of this run, and maybe over (or released) already:
+            # it may never report back, so it does not hold a slot; counted as done now (a
+            # later report is ignored: it is no longer in the window).
             workflow.logger.info("outreach already started", extra={"target": target.target_id})
+            if workflow.patched(ALREADY_STARTED_NOT_WAITED):
+                self._running.discard(target.target_id)
+                self._done += 1
 
     async def _stop_children(self) -> None:
         for target_id in sorted(self._running):

@@ -2,8 +2,15 @@
 
 Started by the campaign run as a child with id ``outreach-{target}`` (the target row is
 opaque and PHI-free). Replies (C / R / STOP) and call events arrive as signals from the
-webhooks; ``stop`` ends it early (campaign cancelled). Whatever happens it tells the run it is
-done, so the run's sliding window moves on even across its continue-as-new.
+webhooks; ``stop`` ends it early (campaign cancelled).
+
+The run's sliding window bounds the contacting, not the wait for a reply: the child signals
+``target_done`` to the run (the "release") as soon as its first contact is over -- the text
+sent, or skipped, failed or stopped before it went, or the call finished for voice -- and then
+keeps waiting for the reply on its own (up to the reply window, 48 h by default). It releases
+exactly once, even across the run's continue-as-new. A follow-up call (``sms_then_voice``) is
+made only if the rules still allow it: a cancelled campaign's children skip it (the run stops
+only the children still contacting).
 """
 
 from __future__ import annotations
@@ -14,7 +21,7 @@ from temporalio import workflow
 from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
-    from activities.outreach import OutreachActivities
+    from activities.outreach import CAMPAIGN_CANCELLED, OutreachActivities
     from workflows import outreach_steps as steps
     from workflows.outreach_types import (
         CallEvent,
@@ -27,6 +34,8 @@ with workflow.unsafe.imports_passed_through():
     from workflows.policies import failure_type
 
 CALL_OUTCOMES = {"booked": "rebooked", "rescheduled": "rebooked", "cancelled": "contacted"}
+# Histories recorded before it signalled ``target_done`` only when the whole run ended.
+RELEASE_AFTER_CONTACT = "outreach-release-after-first-contact"
 
 
 @workflow.defn
@@ -35,6 +44,7 @@ class PatientOutreachWorkflow:
         self._state = steps.ContactState()
         self._status = "starting"
         self._handled = 0  # replies answered
+        self._released = False  # the run's window no longer holds this target
 
     @workflow.signal
     def reply(self, reply: Reply) -> None:
@@ -60,15 +70,25 @@ class PatientOutreachWorkflow:
             outcome = OutreachOutcome(request.contact.target_id, "failed", failure_type(err))
         if outcome.status != "contacted" or outcome.reason:
             await self._record(request, outcome)
-        if request.parent_id and request.contact.target_id:
-            parent = workflow.get_external_workflow_handle(request.parent_id)
-            try:
-                await parent.signal(
-                    "target_done", TargetDone(request.contact.target_id, outcome.status)
-                )
-            except Exception:  # the run was cancelled or finished: nobody waits any more
-                workflow.logger.info("campaign run gone", extra={"parent": request.parent_id})
+        if not self._released:  # ended before (or without) an early release
+            await self._tell_run(request, outcome.status)
         return outcome
+
+    async def _release(self, request: OutreachInput, status: str) -> None:
+        """The first contact is over: free the run's slot while replies are awaited."""
+        if self._released or not workflow.patched(RELEASE_AFTER_CONTACT):
+            return
+        self._released = True
+        await self._tell_run(request, status)
+
+    async def _tell_run(self, request: OutreachInput, status: str) -> None:
+        if not (request.parent_id and request.contact.target_id):
+            return
+        parent = workflow.get_external_workflow_handle(request.parent_id)
+        try:
+            await parent.signal("target_done", TargetDone(request.contact.target_id, status))
+        except Exception:  # the run was cancelled or finished: nobody waits any more
+            workflow.logger.info("campaign run gone", extra={"parent": request.parent_id})
 
     async def _record(self, request: OutreachInput, outcome: OutreachOutcome) -> None:
         if request.contact.target_id is None:
@@ -96,6 +116,7 @@ class PatientOutreachWorkflow:
             return self._stopped(request)
         if sent.status == "skipped":
             return OutreachOutcome(contact.target_id, "skipped", sent.reason)
+        await self._release(request, "contacted")
         self._status = "waiting for a reply"
         answer = await self._await_reply(request)
         if answer is not None:
@@ -128,7 +149,8 @@ class PatientOutreachWorkflow:
         if self._state.stopped:
             return self._stopped(request)
         if verdict.action == "skip":
-            return OutreachOutcome(request.contact.target_id, "skipped", verdict.reason)
+            status = "cancelled" if verdict.reason == CAMPAIGN_CANCELLED else "skipped"
+            return OutreachOutcome(request.contact.target_id, status, verdict.reason)
         self._status = "calling"
         outcome = await steps.call(
             self._state, request.contact, step, request.voicemail_template,

@@ -48,7 +48,7 @@ async def test_worker_killed_mid_campaign_contacts_every_target_once(
         )
         # A small history budget: the run continues as new several times, crash included.
         overrides = RunOverrides(
-            window=ALWAYS_OPEN, reply_window_seconds=1, events_before_continue=150
+            window=ALWAYS_OPEN, reply_window_seconds=1, events_before_continue=100
         )
         await campaigns.start(demo.clinic_id, campaign.id, overrides)
         await wait_until(lambda: _sent(db, 10), timeout=240)
