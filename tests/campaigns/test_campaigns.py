@@ -111,8 +111,9 @@ async def test_pause_stops_new_contacts_and_resume_finishes(
     db: Database, demo: SeedReport, temporal_client: Client
 ) -> None:
     await configure_outreach(db, demo.clinic_id)
-    await add_recall_patients(db, demo.clinic_id, 10)
-    # Two in flight, each waiting 2 s for a reply: the run takes long enough to pause.
+    await add_recall_patients(db, demo.clinic_id, 20)
+    # Two contacting at once: each freed slot costs a round of workflow tasks before the next
+    # text, so twenty targets take long enough for the pause to land mid-run.
     slow = RunOverrides(window=ALWAYS_OPEN, reply_window_seconds=2)
     async with running_worker(temporal_client, db) as prefix:
         campaigns = Campaigns(temporal_client, db, task_queue_prefix=prefix)
@@ -122,9 +123,9 @@ async def test_pause_stops_new_contacts_and_resume_finishes(
         await campaigns.start(demo.clinic_id, campaign.id, slow)
         await wait_until(lambda: _sent_at_least(db, 2))
         await campaigns.pause(demo.clinic_id, campaign.id)
-        await asyncio.sleep(3)  # the children in flight finish their reply wait
+        await asyncio.sleep(3)  # the children contacting when it paused finish their text
         paused_at = await outbox_count(db, purpose="recall")
-        await asyncio.sleep(4)  # two more reply windows: nothing new while paused
+        await asyncio.sleep(4)  # nothing new while paused
         assert await outbox_count(db, purpose="recall") == paused_at
         progress = await campaigns.progress(demo.clinic_id, campaign.id)
         assert progress.status == "paused" and paused_at < progress.targets
